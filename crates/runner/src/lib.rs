@@ -14,7 +14,7 @@ pub mod train;
 use std::path::PathBuf;
 
 pub use device::resolve_device;
-pub use train::{TrainOptions, TrainOutcome, train};
+pub use train::{EpochFlow, EpochHook, Start, TrainOptions, TrainOutcome, train};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunnerError {

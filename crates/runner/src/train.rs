@@ -22,7 +22,7 @@ use crate::progress::epoch_bar;
 use crate::tensorboard::Board;
 
 /// How `train` runs, beyond what the pipeline says.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct TrainOptions {
     /// Folder holding `<pipeline>/<run-id>/` run directories.
     pub experiments: PathBuf,
@@ -30,6 +30,69 @@ pub struct TrainOptions {
     pub progress: bool,
     /// Set by Ctrl-C: the loop finishes the batch, saves `last` and stops.
     pub interrupt: Arc<AtomicBool>,
+    /// The status a run stopped by `interrupt` ends with: `Interrupted` for Ctrl-C,
+    /// `Stopped` when a tool (watch mode, a sweep) stopped it on purpose.
+    pub interrupt_status: RunStatus,
+    /// Labels recorded in `run.ron` (`sweep`, `trial`, …).
+    pub tags: BTreeMap<String, String>,
+    /// Called after every completed epoch with its metrics; `EpochFlow::Stop` ends the
+    /// run with status `Stopped` and the given reason (a sweep pruning a weak trial).
+    pub on_epoch: Option<EpochHook>,
+    /// Where training starts from.
+    pub start: Start,
+}
+
+/// Called after each epoch with `(epoch, metrics of that epoch)`.
+pub type EpochHook = Arc<dyn Fn(usize, &BTreeMap<String, f64>) -> EpochFlow + Send + Sync>;
+
+/// What an [`EpochHook`] asks of the loop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EpochFlow {
+    Continue,
+    Stop(String),
+}
+
+/// Where a training run starts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Start {
+    /// A new run directory, freshly initialised weights.
+    #[default]
+    Fresh,
+    /// Continue the interrupted run in this directory, in place, exactly where it stopped
+    /// (model, optimizer, schedule, callbacks, data order, RNG).
+    Resume(PathBuf),
+    /// A new run directory whose weights, optimizer and epoch count start from the last
+    /// checkpoint of the run in this directory (watch mode, when a change only extends
+    /// training). Recorded as `continued_from`.
+    ContinueFrom(PathBuf),
+}
+
+impl TrainOptions {
+    /// Defaults: no progress bar, a fresh run, nothing tagged.
+    pub fn new(experiments: impl Into<PathBuf>) -> Self {
+        TrainOptions {
+            experiments: experiments.into(),
+            progress: false,
+            interrupt: Arc::new(AtomicBool::new(false)),
+            interrupt_status: RunStatus::Interrupted,
+            tags: BTreeMap::new(),
+            on_epoch: None,
+            start: Start::Fresh,
+        }
+    }
+}
+
+impl std::fmt::Debug for TrainOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TrainOptions")
+            .field("experiments", &self.experiments)
+            .field("progress", &self.progress)
+            .field("interrupt_status", &self.interrupt_status)
+            .field("tags", &self.tags)
+            .field("on_epoch", &self.on_epoch.is_some())
+            .field("start", &self.start)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -99,7 +162,16 @@ pub fn train(pipeline: &Pipeline, opts: &TrainOptions) -> Result<TrainOutcome, R
         device: device_name(device),
         versions: versions(),
     };
+    if opts.start != Start::Fresh {
+        return Err(RunnerError::Unsupported {
+            what: "resuming or continuing a run (not implemented yet)".into(),
+        });
+    }
     let mut run = RunDir::create(&opts.experiments, pipeline, &ctx)?;
+    if !opts.tags.is_empty() {
+        run.record.tags = opts.tags.clone();
+        run.save()?;
+    }
     let result =
         Trainer::new(pipeline, opts, device, &data, &run.path).and_then(|mut t| t.run(&mut run));
     match result {
@@ -254,6 +326,7 @@ impl<'a> Trainer<'a> {
         };
         let mut best: Option<Best> = None;
         let mut status = RunStatus::Completed;
+        let mut stop_message = None;
         for epoch in 1..=epochs {
             let started = Instant::now();
             let (train, interrupted) = self.train_epoch(epoch)?;
@@ -268,7 +341,7 @@ impl<'a> Trainer<'a> {
             if interrupted {
                 // A partial epoch is not a completed one: keep `last` at the previous epoch
                 // boundary unless nothing was saved yet.
-                status = RunStatus::Interrupted;
+                status = self.opts.interrupt_status;
                 break;
             }
             let val = match &self.val_loader {
@@ -302,8 +375,15 @@ impl<'a> Trainer<'a> {
             run.record.best = best.clone();
             run.record.final_metrics = metrics;
             run.save()?;
+            if let Some(hook) = &self.opts.on_epoch
+                && let EpochFlow::Stop(reason) = hook(epoch, &run.record.final_metrics)
+            {
+                status = RunStatus::Stopped;
+                stop_message = Some(reason);
+                break;
+            }
             if self.opts.interrupt.load(Ordering::SeqCst) {
-                status = RunStatus::Interrupted;
+                status = self.opts.interrupt_status;
                 break;
             }
         }
@@ -327,8 +407,11 @@ impl<'a> Trainer<'a> {
         }
         self.board.flush();
         run.record.test_metrics = test.clone();
-        let message =
-            (status == RunStatus::Interrupted).then(|| "interrupted by the user".to_owned());
+        let message = match status {
+            RunStatus::Interrupted => Some("interrupted by the user".to_owned()),
+            RunStatus::Stopped => stop_message.or_else(|| Some("stopped".to_owned())),
+            _ => None,
+        };
         run.finish(status, message)?;
         Ok(TrainOutcome {
             run_dir: run.path.clone(),

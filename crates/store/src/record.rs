@@ -51,4 +51,10 @@ pub struct RunRecord {
     pub test_metrics: BTreeMap<String, f64>,
     /// Why the run failed or stopped, when it did.
     pub message: Option<String>,
+    /// Free-form labels (`sweep`, `trial`, …) given by the command that started the run.
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    /// The run whose last checkpoint this one started from (watch mode's continuation).
+    #[serde(default)]
+    pub continued_from: Option<String>,
 }

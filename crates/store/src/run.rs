@@ -123,6 +123,8 @@ impl RunDir {
             final_metrics: BTreeMap::new(),
             test_metrics: BTreeMap::new(),
             message: None,
+            tags: BTreeMap::new(),
+            continued_from: None,
         };
         let mut run = RunDir {
             path,

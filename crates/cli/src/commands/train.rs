@@ -60,9 +60,9 @@ pub fn run(args: Args, experiments: &Path) -> anyhow::Result<ExitCode> {
     })
     .context("cannot install the Ctrl-C handler")?;
     let opts = TrainOptions {
-        experiments: experiments.to_owned(),
         progress: !args.no_progress && std::io::IsTerminal::is_terminal(&std::io::stderr()),
         interrupt,
+        ..TrainOptions::new(experiments)
     };
     eprintln!(
         "training '{}' for {} epochs",
