@@ -15,6 +15,10 @@ pub mod overrides;
 pub mod pipeline;
 pub mod schema;
 pub mod summary;
+pub mod training;
+mod training_check;
+#[cfg(test)]
+mod training_tests;
 
 pub use augment::{FillMode, TransformSpec, check_augment};
 pub use compose::SourceFile;
@@ -24,3 +28,5 @@ pub use layer::{Activation, LayerSpec, Op};
 pub use overrides::{Override, OverrideError};
 pub use pipeline::Pipeline;
 pub use schema::*;
+pub use training::*;
+pub use training_check::{METRIC_NAMES, canonical_metric};

@@ -6,7 +6,7 @@ use crate::compose::{self, SourceFile};
 use crate::error::{Diagnostic, SpecError};
 use crate::graph::{ModelGraph, build_graph};
 use crate::overrides::{self, Override};
-use crate::schema::{NormalizeSpec, OptimizerSpec, PipelineFile, SourceSpec};
+use crate::schema::{NormalizeSpec, PipelineFile, SourceSpec};
 
 /// A pipeline that passed every check: the file as written, and what was derived from it.
 #[derive(Debug, Clone)]
@@ -250,68 +250,23 @@ fn check_values(file: &PipelineFile, text: &str, diags: &mut Vec<Diagnostic>) {
             );
         }
     }
-    let (lr, wd) = match file.optimizer {
-        OptimizerSpec::Adam {
-            lr,
-            weight_decay,
-            betas,
-            eps,
-        } => {
-            if !(0.0..1.0).contains(&betas.0) || !(0.0..1.0).contains(&betas.1) {
-                bad(
-                    "optimizer.betas",
-                    "betas",
-                    format!("betas must each be in [0, 1), found {betas:?}"),
-                );
-            }
-            if eps <= 0.0 {
-                bad(
-                    "optimizer.eps",
-                    "eps",
-                    format!("eps must be > 0, found {eps}"),
-                );
-            }
-            (lr, weight_decay)
-        }
-        OptimizerSpec::Sgd {
-            lr,
-            momentum,
-            weight_decay,
-            nesterov,
-        } => {
-            if !(0.0..1.0).contains(&momentum) {
-                bad(
-                    "optimizer.momentum",
-                    "momentum",
-                    format!("momentum must be in [0, 1), found {momentum}"),
-                );
-            }
-            if nesterov && momentum == 0.0 {
-                bad(
-                    "optimizer.nesterov",
-                    "nesterov",
-                    "nesterov needs a momentum > 0".into(),
-                );
-            }
-            (lr, weight_decay)
-        }
-    };
-    if !(lr > 0.0 && lr.is_finite()) {
-        bad("optimizer.lr", "lr", format!("lr must be > 0, found {lr}"));
-    }
-    if wd < 0.0 {
-        bad(
-            "optimizer.weight_decay",
-            "weight_decay",
-            format!("weight_decay must be ≥ 0, found {wd}"),
-        );
-    }
     if !(17..=21).contains(&file.export.opset) {
         bad(
             "export.opset",
             "opset",
             format!("opset {} is not supported; use 17 to 21", file.export.opset),
         );
+    }
+    for (path, message) in crate::training_check::check_training(file) {
+        // The field's own name, or the section's for a whole list entry (`callbacks[1]`).
+        let last = path.rsplit('.').next().unwrap_or(&path);
+        let needle = if last.ends_with(']') {
+            last.split('[').next().unwrap_or(last)
+        } else {
+            last
+        }
+        .to_owned();
+        diags.push(Diagnostic::at_field(text, &path, &needle, message));
     }
     for (path, message) in crate::augment::check_augment(&file.augment) {
         let needle = path.rsplit('.').next().unwrap_or("augment").to_owned();

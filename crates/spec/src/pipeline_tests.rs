@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use super::*;
 use crate::doc;
+use crate::training::OptimizerSpec;
 
 /// Writes empty data files (the model gives its input shape, so they are never read) and a
 /// full base pipeline; returns the base's path.
@@ -54,6 +55,7 @@ fn extends_and_overrides_give_the_merged_pipeline() {
         OptimizerSpec::Sgd {
             lr: 0.01,
             momentum: 0.9,
+            dampening: 0.0,
             nesterov: true,
             weight_decay: 0.0
         }

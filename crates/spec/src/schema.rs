@@ -7,6 +7,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::augment::TransformSpec;
 use crate::layer::LayerSpec;
+use crate::training::{
+    CallbackSpec, LossSpec, OptimizerSpec, Precision, RegularizationSpec, ScheduleSpec, WarmupSpec,
+};
 
 /// A whole experiment.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -33,9 +36,27 @@ pub struct PipelineFile {
     #[serde(default)]
     pub augment: Vec<TransformSpec>,
     pub model: ModelSpec,
+    /// `CrossEntropy()` by default; see [`LossSpec`].
     #[serde(default)]
     pub loss: LossSpec,
     pub optimizer: OptimizerSpec,
+    /// A learning-rate schedule, e.g. `CosineAnnealingLR()`; constant lr when absent.
+    #[serde(default)]
+    pub schedule: Option<ScheduleSpec>,
+    /// A linear warm-up in front of the schedule.
+    #[serde(default)]
+    pub warmup: Option<WarmupSpec>,
+    #[serde(default)]
+    pub regularization: RegularizationSpec,
+    /// Keras-style callbacks: `[EarlyStopping(patience: 5), ModelCheckpoint(every_epochs: 5)]`.
+    #[serde(default)]
+    pub callbacks: Vec<CallbackSpec>,
+    /// `Fp32` (default), or `Bf16`/`Fp16` autocast on CUDA.
+    #[serde(default)]
+    pub precision: Precision,
+    /// Deterministic kernels (cuDNN) so that a CUDA run repeats exactly; CPU runs always do.
+    #[serde(default)]
+    pub deterministic: bool,
     #[serde(default)]
     pub export: ExportSpec,
 }
@@ -161,51 +182,6 @@ pub struct InputSpec {
     pub channels: usize,
     pub height: usize,
     pub width: usize,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
-pub enum LossSpec {
-    #[default]
-    CrossEntropy,
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-pub enum OptimizerSpec {
-    /// Adam (Kingma & Ba); `weight_decay` is L2 added to the gradient, as in PyTorch.
-    Adam {
-        lr: f64,
-        #[serde(default = "default_betas")]
-        betas: (f64, f64),
-        #[serde(default = "default_eps")]
-        eps: f64,
-        #[serde(default)]
-        weight_decay: f64,
-    },
-    /// Stochastic gradient descent with optional (Nesterov) momentum.
-    Sgd {
-        lr: f64,
-        #[serde(default)]
-        momentum: f64,
-        #[serde(default)]
-        nesterov: bool,
-        #[serde(default)]
-        weight_decay: f64,
-    },
-}
-
-fn default_betas() -> (f64, f64) {
-    (0.9, 0.999)
-}
-fn default_eps() -> f64 {
-    1e-8
-}
-
-impl OptimizerSpec {
-    pub fn lr(&self) -> f64 {
-        match self {
-            Self::Adam { lr, .. } | Self::Sgd { lr, .. } => *lr,
-        }
-    }
 }
 
 /// How `ronin export` writes the ONNX model.
