@@ -8,6 +8,7 @@ mod metrics;
 pub mod net;
 pub mod optim;
 mod progress;
+pub mod schedule;
 mod tensorboard;
 pub mod train;
 

@@ -240,10 +240,9 @@ impl<'a> Trainer<'a> {
             .params()
             .filter(|p| p.trainable)
             .filter_map(|p| {
-                named.get(&p.name).map(|t| ParamRef {
-                    name: p.name.clone(),
-                    tensor: t.shallow_clone(),
-                })
+                named
+                    .get(&p.name)
+                    .map(|t| ParamRef::new(p.name.clone(), t.shallow_clone()))
             })
             .collect();
         let optimizer = Optimizer::new(&file.optimizer, params)?;
