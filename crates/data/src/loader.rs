@@ -157,6 +157,12 @@ impl Loader {
     /// The batches of epoch `epoch`, built by worker threads ahead of the consumer and
     /// delivered in order. Dropping the iterator early stops and joins the threads.
     pub fn epoch(&self, epoch: usize) -> EpochIter {
+        self.epoch_from(epoch, 0)
+    }
+
+    /// The batches of epoch `epoch` from batch `first` on: the same batches an
+    /// uninterrupted epoch delivers from there (a resumed run).
+    pub fn epoch_from(&self, epoch: usize, first: usize) -> EpochIter {
         let job = Arc::new(Job {
             dataset: self.dataset.clone(),
             step: self.step.clone(),
@@ -171,8 +177,13 @@ impl Loader {
             n => n,
         }
         .min(job.total);
+        let first = first.min(job.total);
         let shared = Arc::new(Shared {
-            state: Mutex::new(State::default()),
+            state: Mutex::new(State {
+                next_claim: first,
+                next_deliver: first,
+                ..State::default()
+            }),
             window: self.options.prefetch.max(1) + threads,
             work: Condvar::new(),
             ready: Condvar::new(),
@@ -190,7 +201,7 @@ impl Loader {
             job,
             shared,
             handles,
-            next: 0,
+            next: first,
         }
     }
 }

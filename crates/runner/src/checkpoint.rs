@@ -29,6 +29,10 @@ pub struct CheckpointMeta {
     pub step: i64,
     pub lr: f64,
     pub metrics: BTreeMap<String, f64>,
+    /// The whole training state (schedule, callbacks, position in the epoch), so that a
+    /// run continues from this checkpoint exactly. Absent in weights-only checkpoints.
+    #[serde(default)]
+    pub trainer: Option<crate::state::TrainerState>,
 }
 
 /// Everything a checkpoint holds, borrowed from the training loop.
@@ -37,6 +41,8 @@ pub struct CheckpointData<'a> {
     pub optimizer_state: Vec<(String, Tensor)>,
     pub reference: (&'a Tensor, &'a Tensor),
     pub meta: CheckpointMeta,
+    /// Write `state.safetensors` (optimizer, EMA); false for weights-only checkpoints.
+    pub with_state: bool,
 }
 
 fn to_cpu(named: Vec<(String, Tensor)>) -> Vec<(String, Tensor)> {
@@ -77,13 +83,15 @@ pub fn save(dir: &Path, name: &str, data: &CheckpointData) -> Result<PathBuf, Ru
         sync(&path)
     };
     write(MODEL, vars)?;
-    write(
-        STATE,
-        data.optimizer_state
-            .iter()
-            .map(|(n, t)| (n.clone(), t.shallow_clone()))
-            .collect(),
-    )?;
+    if data.with_state {
+        write(
+            STATE,
+            data.optimizer_state
+                .iter()
+                .map(|(n, t)| (n.clone(), t.shallow_clone()))
+                .collect(),
+        )?;
+    }
     let (input, output) = data.reference;
     write(
         REFERENCE,
@@ -134,4 +142,40 @@ pub fn load_weights(
         path,
         message: e.to_string(),
     })
+}
+
+/// Reads `meta.ron` of checkpoint `name`, if it exists.
+pub fn read_meta(checkpoints: &Path, name: &str) -> Option<(PathBuf, CheckpointMeta)> {
+    let dir = ronin_store::find_checkpoint(checkpoints, name)?;
+    let text = std::fs::read_to_string(dir.join(META)).ok()?;
+    let meta = ron::from_str(&text).ok()?;
+    Some((dir, meta))
+}
+
+/// Reads a safetensors file of a checkpoint into named tensors (empty when absent).
+pub fn read_tensors(path: &Path) -> Result<BTreeMap<String, Tensor>, RunnerError> {
+    if !path.is_file() {
+        return Ok(BTreeMap::new());
+    }
+    Ok(Tensor::read_safetensors(path)
+        .map_err(|e| RunnerError::Checkpoint {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?
+        .into_iter()
+        .collect())
+}
+
+/// Deletes checkpoint `name` (and any leftover of an interrupted save).
+pub fn remove(checkpoints: &Path, name: &str) -> Result<(), RunnerError> {
+    for dir in [
+        checkpoints.join(name),
+        ronin_store::checkpoint_partial(checkpoints, name),
+        ronin_store::checkpoint_old(checkpoints, name),
+    ] {
+        if dir.exists() {
+            fs_err::remove_dir_all(&dir).map_err(|source| RunnerError::Io { path: dir, source })?;
+        }
+    }
+    Ok(())
 }

@@ -2,14 +2,18 @@
 //! state we own, the epoch loop with metrics kept on the device, TensorBoard scalars,
 //! `metrics.csv` and checkpoints, all written into a run directory of the store.
 
+pub mod callbacks;
 pub mod checkpoint;
 pub mod device;
-mod metrics;
+pub mod loss;
+pub mod metrics;
 pub mod net;
 pub mod optim;
 mod progress;
+pub mod report;
 pub mod schedule;
-mod tensorboard;
+pub mod state;
+pub mod tensorboard;
 pub mod train;
 
 use std::path::PathBuf;
@@ -35,6 +39,11 @@ pub enum RunnerError {
     Encode { what: String, message: String },
     #[error("device {requested} is not available: {reason}")]
     Device { requested: String, reason: String },
+    #[error(
+        "{} was trained from a different pipeline than the one given; resume it with its own (ronin resume reads it from the run)",
+        run.display()
+    )]
+    ResumeMismatch { run: PathBuf },
     #[error("{what} is not supported yet")]
     Unsupported { what: String },
     #[error("no checkpoint at {}; train the run first or pick another checkpoint", path.display())]

@@ -135,6 +135,23 @@ impl RunDir {
         Ok(run)
     }
 
+    /// Opens an existing run to continue it: takes its lock (refusing a run another
+    /// process holds), reads its record and marks it running again.
+    pub fn reopen(path: &Path) -> Result<Self, StoreError> {
+        let lock = lock(path)?;
+        let mut record = read_record(path)?;
+        record.status = RunStatus::Running;
+        record.ended = None;
+        record.message = None;
+        let mut run = RunDir {
+            path: path.to_owned(),
+            record,
+            _lock: lock,
+        };
+        run.save()?;
+        Ok(run)
+    }
+
     /// Writes `run.ron` atomically.
     pub fn save(&mut self) -> Result<(), StoreError> {
         write_record(&self.path, &self.record)
