@@ -56,14 +56,44 @@ fn train_export_predict_on_real_mnist() {
     let csv = read(&run.join("metrics.csv"));
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines.len(), 2, "{csv}");
-    assert!(lines[0].starts_with("epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr"));
-    let row: Vec<f64> = lines[1]
+    let header: Vec<&str> = lines[0].split(',').collect();
+    let values: Vec<f64> = lines[1]
         .split(',')
         .map(|v| v.parse().expect("number"))
         .collect();
-    assert_eq!(row[0], 1.0);
-    assert!(row[1].is_finite() && row[1] > 0.0, "train loss {}", row[1]);
-    assert!((0.0..=1.0).contains(&row[4]), "val accuracy {}", row[4]);
+    assert_eq!(header.len(), values.len(), "{csv}");
+    let column = |name: &str| -> f64 {
+        let i = header
+            .iter()
+            .position(|h| *h == name)
+            .unwrap_or_else(|| panic!("metrics.csv has no {name} column: {csv}"));
+        values[i]
+    };
+    assert_eq!(column("epoch"), 1.0);
+    let train_loss = column("train_loss");
+    assert!(
+        train_loss.is_finite() && train_loss > 0.0,
+        "train loss {train_loss}"
+    );
+    for name in [
+        "train_accuracy",
+        "val_accuracy",
+        "val_top5_accuracy",
+        "val_f1",
+    ] {
+        assert!(
+            (0.0..=1.0).contains(&column(name)),
+            "{name} {}",
+            column(name)
+        );
+    }
+    assert!(column("val_top5_accuracy") >= column("val_accuracy"));
+    assert!(column("lr") > 0.0);
+    let timing = read(&run.join("timing.csv"));
+    assert!(
+        timing.starts_with("epoch,epoch_seconds,images_per_second") && timing.lines().count() == 2,
+        "{timing}"
+    );
     for ckpt in ["best", "last"] {
         for f in [
             "model.safetensors",
@@ -106,9 +136,8 @@ fn train_export_predict_on_real_mnist() {
     }
     let tb_loss = scalars["train/loss"][0][1].as_f64().expect("value");
     assert!(
-        (tb_loss - row[1]).abs() < 1e-5,
-        "TensorBoard {tb_loss} vs metrics.csv {}",
-        row[1]
+        (tb_loss - train_loss).abs() < 1e-5,
+        "TensorBoard {tb_loss} vs metrics.csv {train_loss}"
     );
     assert_eq!(
         scalars["val/accuracy"][0][0], 1,

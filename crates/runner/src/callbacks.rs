@@ -133,7 +133,7 @@ impl Ema {
 
     /// After optimizer step number `step`: ema ← m·ema + (1 − m)·w every `every` steps.
     pub fn after_step(&mut self, step: i64) -> Result<(), RunnerError> {
-        if step as u64 % self.every as u64 != 0 {
+        if !(step as u64).is_multiple_of(self.every as u64) {
             return Ok(());
         }
         let _g = tch::no_grad_guard();
@@ -229,7 +229,7 @@ mod tests {
         let w = Tensor::from_slice(&[1.0f32]).set_requires_grad(true);
         let vars = BTreeMap::from([("w".to_owned(), w.shallow_clone())]);
         let mut ema = Ema::new(0.5, 1, &vars).unwrap();
-        tch::no_grad(|| w.shallow_clone().fill_(3.0));
+        let _ = tch::no_grad(|| w.shallow_clone().fill_(3.0));
         ema.after_step(1).unwrap();
         ema.swap().unwrap();
         assert_eq!(w.double_value(&[0]), 2.0);

@@ -267,7 +267,7 @@ fn update(
             let bc2_sqrt = (1.0 - b2.powi(t as i32)).sqrt();
             let second = if amsgrad {
                 let vmax = buffer(slot, "max_exp_avg_sq", || Ok(g.f_zeros_like()?))?;
-                let _ = vmax.f_copy_(&vmax.f_maximum(&v)?)?;
+                vmax.f_copy_(&vmax.f_maximum(&v)?)?;
                 vmax.shallow_clone()
             } else {
                 v

@@ -1,5 +1,7 @@
 //! The optimizers against `torch.optim`: trajectories produced by
 //! `tests/reference/optim_reference.py` (PyTorch 2.13, float64) on the same problem.
+// The tables are PyTorch float64 output, printed with all its digits.
+#![allow(clippy::excessive_precision)]
 
 use ronin_spec::OptimizerSpec;
 use tch::{Kind, Tensor};

@@ -147,6 +147,8 @@ pub const RESUME_CHECKPOINT: &str = "resume";
 /// Best weights by EarlyStopping's monitor, for `restore_best_weights`.
 const EARLY_BEST: &str = "early-stopping-best";
 const REFERENCE_BATCH: usize = 16;
+/// Misclassified images kept by an evaluation, with a mask of which were right.
+type Mistakes = Option<(Tensor, Vec<bool>)>;
 const GRID_IMAGES: usize = 64;
 
 /// Trains `pipeline` to the end (or until interrupted), writing a run directory.
@@ -747,7 +749,9 @@ impl<'a> Trainer<'a> {
         while self.state.epochs_done < epochs {
             let epoch = self.state.epochs_done + 1;
             let started = Instant::now();
-            let first_batch = self.state.batch;
+            // Images this process trained on in this epoch (a resumed epoch restores the
+            // counts of the batches before the interruption).
+            let restored = self.state.meter.as_ref().map_or(0, |m| m.count);
             let (train, interrupted) = self.train_epoch(epoch)?;
             let seconds = started.elapsed().as_secs_f64();
             if interrupted {
@@ -769,7 +773,7 @@ impl<'a> Trainer<'a> {
             self.state.batch = 0;
             self.state.meter = None;
             let metrics = self.epoch_metrics(epoch, &train, val.as_ref());
-            let images = (train.count - first_batch as i64 * 0) as f64;
+            let images = (train.count - restored) as f64;
             self.log_epoch(epoch, &metrics, seconds, images)?;
             report::append_per_class(&self.run_path, epoch, "train", &train, &self.classes)?;
             if let Some(v) = &val {
@@ -778,7 +782,9 @@ impl<'a> Trainer<'a> {
             if let Some(lr) = self.schedule.epoch_end(&metrics) {
                 eprintln!("ReduceLROnPlateau: lr reduced to {lr:.3e}");
             }
-            if self.board_opts.histogram_freq > 0 && epoch % self.board_opts.histogram_freq == 0 {
+            if self.board_opts.histogram_freq > 0
+                && epoch.is_multiple_of(self.board_opts.histogram_freq)
+            {
                 self.log_histograms(epoch)?;
             }
             let stop = self.end_of_epoch_checkpoints(epoch, &metrics)?;
@@ -933,7 +939,7 @@ impl<'a> Trainer<'a> {
                 let due = if *save_best_only {
                     improved
                 } else {
-                    epoch % every_epochs.max(&1) == 0
+                    epoch.is_multiple_of(*every_epochs.max(&1))
                 };
                 if due {
                     epoch_file = Some((*save_weights_only, *keep_last));
@@ -1118,10 +1124,7 @@ impl<'a> Trainer<'a> {
 
     /// Evaluates and keeps up to 64 misclassified images with a mask of which were right
     /// (all false: every kept image is a mistake).
-    fn evaluate_collecting(
-        &self,
-        loader: &Loader,
-    ) -> Result<(EpochStats, Option<(Tensor, Vec<bool>)>), RunnerError> {
+    fn evaluate_collecting(&self, loader: &Loader) -> Result<(EpochStats, Mistakes), RunnerError> {
         self.evaluate_inner(loader, true)
     }
 
@@ -1129,7 +1132,7 @@ impl<'a> Trainer<'a> {
         &self,
         loader: &Loader,
         collect: bool,
-    ) -> Result<(EpochStats, Option<(Tensor, Vec<bool>)>), RunnerError> {
+    ) -> Result<(EpochStats, Mistakes), RunnerError> {
         let _g = tch::no_grad_guard();
         let mut meter = EpochMeter::new(
             self.device,

@@ -1,5 +1,8 @@
 //! Value checks of the training sections: optimizer, schedule, warm-up, regularization,
 //! callbacks, precision. Each problem is `(field path, message)`.
+//!
+//! Range checks are written `!(x > 0.0)` on purpose: a NaN fails them too.
+#![allow(clippy::neg_cmp_op_on_partial_ord)]
 
 use crate::DeviceSpec;
 use crate::schema::PipelineFile;
