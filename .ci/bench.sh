@@ -70,14 +70,18 @@ for round in $(seq 1 "$REPEAT"); do
   say "round $round/$REPEAT, ronin: training $PIPELINE for one epoch ${LIMIT:+(first $LIMIT images)}"
   run=$("$RONIN" --experiments "$TMP/experiments" train "$PIPELINE" --epochs 1 "${limit_args[@]}" --no-progress) ||
     fail "ronin train failed (see above)"
-  [ -f "$run/metrics.csv" ] || fail "ronin wrote no metrics.csv in '$run'"
+  [ -f "$run/metrics.csv" ] && [ -f "$run/timing.csv" ] || fail "ronin wrote no metrics.csv/timing.csv in '$run'"
   cp "$run/metrics.csv" "$TMP/ronin_metrics_$round.csv"
+  cp "$run/timing.csv" "$TMP/ronin_timing_$round.csv"
   cp "$run/data.json" "$TMP/ronin_data_$round.json"
 
   say "round $round/$REPEAT, PyTorch: training the same model on the same images with $CORES threads"
   "$PY" "$PEER" --data "$DATA" --threads "$CORES" "${peer_args[@]}" >"$TMP/peer_$round.json" ||
     fail "the PyTorch peer failed (see above)"
 done
+
+say "the CPU's fp32 matmul peak through libtorch (1024x1024 GEMM, $CORES threads)"
+"$PY" "$PEER" --data "$DATA" --threads "$CORES" --peak-only >"$TMP/peak.json" || fail "the matmul peak measurement failed"
 
 mkdir -p "$(dirname "$OUT")"
 "$PY" - "$TMP" "$OUT" "$CORES" "${LIMIT:-0}" "$LOAD" "$REPEAT" <<'PYEOF'
@@ -88,14 +92,16 @@ tmp, out, cores, limit, load, repeat = sys.argv[1], sys.argv[2], int(sys.argv[3]
 def ronin_round(r):
     with open(f"{tmp}/ronin_metrics_{r}.csv") as f:
         rows = list(csv.DictReader(f))
-    if len(rows) != 1:
-        sys.exit(f"bench: expected one epoch row in ronin's metrics.csv, found {len(rows)}")
+    with open(f"{tmp}/ronin_timing_{r}.csv") as f:
+        timing = list(csv.DictReader(f))
+    if len(rows) != 1 or len(timing) != 1:
+        sys.exit(f"bench: expected one epoch row in ronin's metrics.csv and timing.csv, found {len(rows)} and {len(timing)}")
     with open(f"{tmp}/ronin_data_{r}.json") as f:
         images = json.load(f)["train_examples"]
     row = rows[0]
     return {
-        "images_per_second": float(row["images_per_second"]),
-        "seconds": float(row["epoch_seconds"]),
+        "images_per_second": float(timing[0]["images_per_second"]),
+        "seconds": float(timing[0]["epoch_seconds"]),
         "images": images,
         "train_loss": float(row["train_loss"]),
         "train_accuracy": float(row["train_accuracy"]),
@@ -132,6 +138,10 @@ torch_side["measures"] = (
     % peer["warmup_batches"]
 )
 ratio = ronin["images_per_second"] / peer["images_per_second"]
+with open(f"{tmp}/peak.json") as f:
+    peak = json.load(f)
+flops = peak["train_flops_per_image"]
+achieved = {side: r["images_per_second"] * flops / 1e9 for side, r in (("ronin", ronin), ("pytorch", peer))}
 round_ratios = [a["images_per_second"] / b["images_per_second"] for a, b in zip(ronin_rounds, peer_rounds)]
 try:
     commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
@@ -154,6 +164,10 @@ result = {
     },
     "ronin": ronin,
     "pytorch": torch_side,
+    "matmul_peak_gflops": peak["matmul_gflops"],
+    "train_flops_per_image": flops,
+    "achieved_gflops": achieved,
+    "share_of_matmul_peak": {k: v / peak["matmul_gflops"] for k, v in achieved.items()},
     "machine": {"cpu": cpu, "cores": cores, "host": platform.node(), "load_average_before": load},
     "git_commit": commit,
     "git_dirty": dirty,
@@ -176,6 +190,9 @@ print(f"{'ronin':<10}{ronin['images_per_second']:>12.1f}{ronin['seconds']:>10.2f
 print(f"{'PyTorch':<10}{peer['images_per_second']:>12.1f}{peer['seconds']:>10.2f}")
 print()
 print(f"ratio ronin/PyTorch: {ratio:.3f}  (above 1: ronin is faster)")
+print(f"fp32 matmul peak {peak['matmul_gflops']:.1f} GFLOP/s; a training image is {flops / 1e6:.1f} MFLOP, so "
+      f"ronin reaches {achieved['ronin']:.1f} GFLOP/s ({100 * achieved['ronin'] / peak['matmul_gflops']:.0f} % of the peak), "
+      f"PyTorch {achieved['pytorch']:.1f} ({100 * achieved['pytorch'] / peak['matmul_gflops']:.0f} %)")
 print(f"ronin:   {ronin['measures']}")
 print(f"PyTorch: {torch_side['measures']}")
 print(f"written: {out}")

@@ -1,7 +1,9 @@
 //! End-to-end tests of the `ronin` binary: the files a run leaves on disk, read back.
 
 mod bad_input;
+mod board;
 mod common;
 mod interrupt;
 mod pipelines;
+mod resume;
 mod slice;

@@ -63,7 +63,7 @@ fn check_prints_the_seed_cnn_summary() {
 }
 
 #[test]
-fn every_example_pipeline_trains_one_tiny_epoch() {
+fn every_example_pipeline_trains_two_tiny_epochs() {
     require_data();
     let tmp = tempfile::tempdir().expect("temp dir");
     let exp = tmp.path().join("experiments");
@@ -84,7 +84,7 @@ fn every_example_pipeline_trains_one_tiny_epoch() {
                 "train",
                 &rel,
                 "--epochs",
-                "1",
+                "2",
                 "--limit",
                 "96",
                 "--no-progress",
@@ -94,7 +94,7 @@ fn every_example_pipeline_trains_one_tiny_epoch() {
         let run = std::path::PathBuf::from(stdout(&out).trim());
         let record = std::fs::read_to_string(run.join("run.ron")).expect("run.ron");
         assert!(
-            record.contains("status: Completed") && record.contains("epochs_completed: 1"),
+            record.contains("status: Completed") && record.contains("epochs_completed: 2"),
             "{rel}: {record}"
         );
         names.push(rel);

@@ -29,6 +29,8 @@ enum Command {
     Check(commands::check::Args),
     /// Train a pipeline into experiments/<pipeline>/<run-id>/.
     Train(commands::train::Args),
+    /// Continue an interrupted run where its newest checkpoint left it (= train --resume).
+    Resume(commands::train::ResumeArgs),
     /// Export a run's model to ONNX and verify it against the trained model.
     Export(commands::export::Args),
     /// Classify images (PNG/JPEG/BMP) or an IDX file with an exported ONNX model.
@@ -50,6 +52,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Check(args) => commands::check::run(args),
         Command::Train(args) => commands::train::run(args, &cli.experiments),
+        Command::Resume(args) => commands::train::resume(args, &cli.experiments),
         Command::Export(args) => commands::export::run(args, &cli.experiments),
         Command::Predict(args) => commands::predict::run(args),
     };

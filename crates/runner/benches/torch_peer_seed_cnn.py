@@ -60,6 +60,33 @@ def seed_cnn() -> nn.Module:
     )
 
 
+def seed_cnn_train_flops() -> int:
+    """Floating-point operations of one training image: forward multiply-adds × 2 FLOPs,
+    × 3 for forward + backward (input and weight gradients), pooling and ReLU left out."""
+    macs = (
+        28 * 28 * 32 * 3 * 3 * 1  # conv 1 -> 32 at 28x28
+        + 14 * 14 * 64 * 3 * 3 * 32  # conv 32 -> 64 at 14x14
+        + 64 * 7 * 7 * 128  # linear 3136 -> 128
+        + 128 * 10  # linear 128 -> 10
+    )
+    return 2 * 3 * macs
+
+
+def matmul_peak_gflops(threads: int, n: int = 1024, reps: int = 20) -> float:
+    """The best fp32 GEMM rate libtorch reaches here with `threads` threads: the ceiling
+    for a training step, whose convolutions and linears are GEMMs."""
+    torch.set_num_threads(threads)
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    for _ in range(3):
+        torch.mm(a, b)
+    best = float("inf")
+    for _ in range(reps):
+        t = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - t)
+    return 2 * n**3 / best / 1e9
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, required=True, help="folder with train-{images-idx3,labels-idx1}-ubyte")
@@ -68,7 +95,13 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch.set_num_threads")
     ap.add_argument("--warmup-batches", type=int, default=5)
     ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--peak-only", action="store_true", help="only measure the fp32 matmul peak")
     args = ap.parse_args()
+
+    if args.peak_only:
+        print(json.dumps({"matmul_gflops": matmul_peak_gflops(args.threads), "threads": args.threads,
+                          "train_flops_per_image": seed_cnn_train_flops()}))
+        return
 
     default_threads = torch.get_num_threads()
     torch.set_num_threads(args.threads)

@@ -590,9 +590,18 @@ impl<'a> Trainer<'a> {
                 .graph
                 .nodes
                 .iter()
-                .map(|n| {
-                    let op = format!("{:?}", n.op);
-                    let op = op.split([' ', '{', '(']).next().unwrap_or("").to_owned();
+                .enumerate()
+                .map(|(i, n)| {
+                    // The layer's own name (ReLU, BatchNorm2d), as the pipeline spells it.
+                    let op = match p.file.model.layers.get(i) {
+                        Some(layer) if p.graph.nodes.len() == p.file.model.layers.len() => {
+                            layer.kind().to_owned()
+                        }
+                        _ => {
+                            let op = format!("{:?}", n.op);
+                            op.split([' ', '{', '(']).next().unwrap_or("").to_owned()
+                        }
+                    };
                     (n.name.clone(), op)
                 })
                 .collect();
