@@ -7,3 +7,5 @@ mod interrupt;
 mod pipelines;
 mod resume;
 mod slice;
+mod store;
+mod watch;

@@ -31,6 +31,19 @@ enum Command {
     Train(commands::train::Args),
     /// Continue an interrupted run where its newest checkpoint left it (= train --resume).
     Resume(commands::train::ResumeArgs),
+    /// Train a run's snapshot again as a new run, and say whether it reproduced.
+    Rerun(commands::train::RerunArgs),
+    /// A table of the runs under the experiments folder.
+    Runs(commands::runs::RunsArgs),
+    /// Everything a run's record says, its checkpoints and last epochs.
+    Show(commands::runs::ShowArgs),
+    /// Two runs side by side: their resolved pipelines' diff and metric deltas.
+    Diff(commands::runs::DiffArgs),
+    /// Delete the checkpoints of runs that are not the best of their pipeline (dry run
+    /// unless --yes).
+    Gc(commands::runs::GcArgs),
+    /// Re-validate a pipeline on every save; restart (or continue) its training when it changes.
+    Watch(commands::watch::Args),
     /// Export a run's model to ONNX and verify it against the trained model.
     Export(commands::export::Args),
     /// Classify images (PNG/JPEG/BMP) or an IDX file with an exported ONNX model.
@@ -53,6 +66,12 @@ fn main() -> ExitCode {
         Command::Check(args) => commands::check::run(args),
         Command::Train(args) => commands::train::run(args, &cli.experiments),
         Command::Resume(args) => commands::train::resume(args, &cli.experiments),
+        Command::Rerun(args) => commands::train::rerun(args, &cli.experiments),
+        Command::Runs(args) => commands::runs::runs(args, &cli.experiments),
+        Command::Show(args) => commands::runs::show(args, &cli.experiments),
+        Command::Diff(args) => commands::runs::diff(args, &cli.experiments),
+        Command::Gc(args) => commands::runs::gc(args, &cli.experiments),
+        Command::Watch(args) => commands::watch::run(args, &cli.experiments),
         Command::Export(args) => commands::export::run(args, &cli.experiments),
         Command::Predict(args) => commands::predict::run(args),
     };

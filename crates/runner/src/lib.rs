@@ -19,7 +19,7 @@ pub mod train;
 use std::path::PathBuf;
 
 pub use device::resolve_device;
-pub use train::{EpochFlow, EpochHook, Start, TrainOptions, TrainOutcome, train};
+pub use train::{EpochFlow, EpochHook, Start, StopSignal, TrainOptions, TrainOutcome, train};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunnerError {

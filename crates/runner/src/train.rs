@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Instant;
 
 use ronin_data::{Batch, DataBundle, Loader, Part};
@@ -33,11 +33,9 @@ pub struct TrainOptions {
     pub experiments: PathBuf,
     /// Draw a per-batch progress bar (on a terminal).
     pub progress: bool,
-    /// Set by Ctrl-C: the loop finishes the batch, saves `last` and stops.
-    pub interrupt: Arc<AtomicBool>,
-    /// The status a run stopped by `interrupt` ends with: `Interrupted` for Ctrl-C,
-    /// `Stopped` when a tool (watch mode, a sweep) stopped it on purpose.
-    pub interrupt_status: RunStatus,
+    /// Set by Ctrl-C or a tool: the loop finishes the batch, saves and stops with the
+    /// status the signal carries.
+    pub stop: StopSignal,
     /// Labels recorded in `run.ron` (`sweep`, `trial`, …).
     pub tags: BTreeMap<String, String>,
     /// Called after every completed epoch with its metrics; `EpochFlow::Stop` ends the
@@ -45,6 +43,43 @@ pub struct TrainOptions {
     pub on_epoch: Option<EpochHook>,
     /// Where training starts from.
     pub start: Start,
+}
+
+/// Asks a training loop to stop after its current batch (saving where it is), and says
+/// why: [`StopSignal::interrupt`] (Ctrl-C) ends the run `Interrupted`,
+/// [`StopSignal::stop`] (watch mode, a sweep stopping it on purpose) ends it `Stopped`.
+/// The first request wins. Clones share the signal.
+#[derive(Debug, Clone, Default)]
+pub struct StopSignal(Arc<AtomicU8>);
+
+impl StopSignal {
+    const INTERRUPT: u8 = 1;
+    const STOP: u8 = 2;
+
+    /// The user interrupted (Ctrl-C): the run stays resumable, status `Interrupted`.
+    pub fn interrupt(&self) {
+        self.request(Self::INTERRUPT);
+    }
+
+    /// A tool stops the run on purpose: status `Stopped`.
+    pub fn stop(&self) {
+        self.request(Self::STOP);
+    }
+
+    fn request(&self, what: u8) {
+        let _ = self
+            .0
+            .compare_exchange(0, what, Ordering::SeqCst, Ordering::SeqCst);
+    }
+
+    /// The status a stop was asked with, if one was.
+    pub fn requested(&self) -> Option<RunStatus> {
+        match self.0.load(Ordering::SeqCst) {
+            Self::INTERRUPT => Some(RunStatus::Interrupted),
+            Self::STOP => Some(RunStatus::Stopped),
+            _ => None,
+        }
+    }
 }
 
 /// Called after each epoch with `(epoch, metrics of that epoch)`.
@@ -78,8 +113,7 @@ impl TrainOptions {
         TrainOptions {
             experiments: experiments.into(),
             progress: false,
-            interrupt: Arc::new(AtomicBool::new(false)),
-            interrupt_status: RunStatus::Interrupted,
+            stop: StopSignal::default(),
             tags: BTreeMap::new(),
             on_epoch: None,
             start: Start::Fresh,
@@ -92,7 +126,7 @@ impl std::fmt::Debug for TrainOptions {
         f.debug_struct("TrainOptions")
             .field("experiments", &self.experiments)
             .field("progress", &self.progress)
-            .field("interrupt_status", &self.interrupt_status)
+            .field("stop", &self.stop.requested())
             .field("tags", &self.tags)
             .field("on_epoch", &self.on_epoch.is_some())
             .field("start", &self.start)
@@ -764,7 +798,7 @@ impl<'a> Trainer<'a> {
             let (train, interrupted) = self.train_epoch(epoch)?;
             let seconds = started.elapsed().as_secs_f64();
             if interrupted {
-                status = self.opts.interrupt_status;
+                status = self.opts.stop.requested().unwrap_or(RunStatus::Interrupted);
                 break;
             }
             if !train.loss.is_finite() {
@@ -813,8 +847,8 @@ impl<'a> Trainer<'a> {
                 message = Some(reason);
                 break;
             }
-            if self.opts.interrupt.load(Ordering::SeqCst) {
-                status = self.opts.interrupt_status;
+            if let Some(requested) = self.opts.stop.requested() {
+                status = requested;
                 break;
             }
         }
@@ -1067,7 +1101,7 @@ impl<'a> Trainer<'a> {
                 }
                 bar.set_message(format!("loss {value:.4}"));
             }
-            let interrupted = self.opts.interrupt.load(Ordering::SeqCst);
+            let interrupted = self.opts.stop.requested().is_some();
             if (interrupted || backup_every.is_some_and(|n| done % n == 0)) && done < total {
                 self.state.batch = done;
                 self.state.meter = Some(meter.sums()?);

@@ -5,8 +5,10 @@ use std::process::Command;
 
 use crate::record::GitInfo;
 
-/// Reads `git rev-parse HEAD` and `git status --porcelain` in `dir`; outside a repository,
-/// or without git, returns no commit.
+/// Reads `git rev-parse HEAD` and `git status --porcelain` in `dir`, and when tracked
+/// files have uncommitted changes, hashes `git diff HEAD` so that two runs from the same
+/// dirty tree can be told apart from runs of different edits. Outside a repository, or
+/// without git, returns no commit.
 pub fn git_info(dir: &Path) -> GitInfo {
     let run = |args: &[&str]| {
         Command::new("git")
@@ -20,5 +22,20 @@ pub fn git_info(dir: &Path) -> GitInfo {
     let commit = run(&["rev-parse", "HEAD"]);
     let dirty = commit.is_some()
         && run(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
-    GitInfo { commit, dirty }
+    let diff_hash = if dirty {
+        Command::new("git")
+            .args(["diff", "HEAD", "--binary"])
+            .current_dir(dir)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| crate::fingerprint::sha256_hex(&o.stdout))
+    } else {
+        None
+    };
+    GitInfo {
+        commit,
+        dirty,
+        diff_hash,
+    }
 }

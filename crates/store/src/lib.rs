@@ -3,7 +3,9 @@
 
 mod atomic;
 mod checkpoint;
+mod fingerprint;
 mod git;
+mod listing;
 mod metrics;
 mod record;
 mod run;
@@ -12,7 +14,9 @@ use std::path::PathBuf;
 
 pub use atomic::write_atomic;
 pub use checkpoint::{checkpoint_old, checkpoint_partial, find_checkpoint};
+pub use fingerprint::{experiment_fingerprint, sha256_hex};
 pub use git::git_info;
+pub use listing::{RunEntry, dir_size, find_same_experiment, list_runs};
 pub use metrics::MetricsCsv;
 pub use record::{Best, GitInfo, RunRecord, RunStatus};
 pub use run::{

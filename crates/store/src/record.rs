@@ -19,6 +19,9 @@ pub struct GitInfo {
     pub commit: Option<String>,
     /// Uncommitted changes existed when the run started.
     pub dirty: bool,
+    /// sha256 of `git diff HEAD` when `dirty`: which uncommitted changes they were.
+    #[serde(default)]
+    pub diff_hash: Option<String>,
 }
 
 /// The best value a monitored metric reached.
@@ -57,4 +60,8 @@ pub struct RunRecord {
     /// The run whose last checkpoint this one started from (watch mode's continuation).
     #[serde(default)]
     pub continued_from: Option<String>,
+    /// Identifies the experiment: resolved pipeline, data bytes, commit and diff (see
+    /// `experiment_fingerprint`). Runs with equal fingerprints are the same experiment.
+    #[serde(default)]
+    pub fingerprint: Option<String>,
 }

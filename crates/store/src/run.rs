@@ -20,6 +20,7 @@ use ronin_spec::Pipeline;
 
 use crate::StoreError;
 use crate::atomic::write_atomic;
+use crate::fingerprint::experiment_fingerprint;
 use crate::git::git_info;
 use crate::record::{RunRecord, RunStatus};
 
@@ -107,11 +108,13 @@ impl RunDir {
             )?;
         write_atomic(&path.join(RESOLVED), resolved.as_bytes())?;
         let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+        let git = git_info(&cwd);
+        let fingerprint = experiment_fingerprint(pipeline, &git).ok();
         let record = RunRecord {
             id,
             pipeline: pipeline.name.clone(),
             status: RunStatus::Running,
-            git: git_info(&cwd),
+            git,
             seed: pipeline.file.seed,
             device: ctx.device.clone(),
             versions: ctx.versions.clone(),
@@ -125,6 +128,7 @@ impl RunDir {
             message: None,
             tags: BTreeMap::new(),
             continued_from: None,
+            fingerprint,
         };
         let mut run = RunDir {
             path,

@@ -1,7 +1,9 @@
 pub mod check;
 pub mod export;
 pub mod predict;
+pub mod runs;
 pub mod train;
+pub mod watch;
 
 use std::path::Path;
 

@@ -3,11 +3,9 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
-use ronin_runner::{Start, TrainOptions, train};
+use ronin_runner::{Start, StopSignal, TrainOptions, train};
 use ronin_spec::{Override, Pipeline};
 use ronin_store::RunStatus;
 
@@ -34,6 +32,20 @@ pub struct Args {
     /// No per-batch progress bar, even on a terminal.
     #[arg(long)]
     no_progress: bool,
+    /// Train even when this exact experiment (same resolved pipeline, data and code)
+    /// already completed.
+    #[arg(long)]
+    force: bool,
+}
+
+/// `ronin rerun RUN`: train a run's snapshot again, as a new run.
+#[derive(Debug, clap::Args)]
+pub struct RerunArgs {
+    /// The run: its directory, its id, or a unique prefix of the id.
+    run: String,
+    /// No per-batch progress bar, even on a terminal.
+    #[arg(long)]
+    no_progress: bool,
 }
 
 /// `ronin resume RUN`: the same as `ronin train --resume RUN`.
@@ -55,9 +67,58 @@ pub fn resume(args: ResumeArgs, experiments: &Path) -> anyhow::Result<ExitCode> 
             epochs: None,
             limit: None,
             no_progress: args.no_progress,
+            force: false,
         },
         experiments,
     )
+}
+
+/// Reproduces a run from its directory alone: its resolved pipeline, trained as a new run
+/// tagged `rerun_of`; then says whether `metrics.csv` came out the same.
+pub fn rerun(args: RerunArgs, experiments: &Path) -> anyhow::Result<ExitCode> {
+    let original = match ronin_store::find_run(experiments, &args.run)
+        .map_err(|e| e.to_string())
+        .and_then(|dir| {
+            let record = ronin_store::read_record(&dir).map_err(|e| e.to_string())?;
+            let pipeline = pipeline_of_run(&dir, &record)?;
+            Ok((dir, record, pipeline))
+        }) {
+        Ok(found) => found,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return Ok(ExitCode::from(crate::exit::INVALID));
+        }
+    };
+    let (dir, record, pipeline) = original;
+    let mut tags = std::collections::BTreeMap::new();
+    tags.insert("rerun_of".to_owned(), record.id.clone());
+    let (code, outcome) =
+        train_and_report(pipeline, Start::Fresh, tags, args.no_progress, experiments)?;
+    if let Some(outcome) = outcome
+        && outcome.status == RunStatus::Completed
+    {
+        let metrics = |d: &Path| fs_err::read_to_string(d.join(ronin_store::METRICS)).ok();
+        match (metrics(&dir), metrics(&outcome.run_dir)) {
+            (Some(a), Some(b)) if a == b => eprintln!(
+                "reproduced: metrics.csv is identical to {}'s",
+                dir.display()
+            ),
+            (Some(a), Some(b)) => {
+                let first = a
+                    .lines()
+                    .zip(b.lines())
+                    .position(|(x, y)| x != y)
+                    .unwrap_or(a.lines().count().min(b.lines().count()));
+                eprintln!(
+                    "not reproduced exactly: metrics.csv differs from {}'s from line {} on (another machine, device or library gives other rounding; see ronin diff)",
+                    dir.display(),
+                    first + 1
+                );
+            }
+            _ => {}
+        }
+    }
+    Ok(code)
 }
 
 pub fn run(args: Args, experiments: &Path) -> anyhow::Result<ExitCode> {
@@ -100,22 +161,73 @@ pub fn run(args: Args, experiments: &Path) -> anyhow::Result<ExitCode> {
             }
         }
     };
-    let interrupt = Arc::new(AtomicBool::new(false));
-    let flag = interrupt.clone();
+    if start == Start::Fresh
+        && !args.force
+        && let Some(done) = same_experiment(&pipeline, experiments)
+    {
+        let figure = done
+            .record
+            .test_metrics
+            .get("test_accuracy")
+            .map(|v| format!("test_accuracy {v:.4}"))
+            .or_else(|| {
+                done.record
+                    .best
+                    .as_ref()
+                    .map(|b| format!("{} {:.4}", b.metric, b.value))
+            })
+            .unwrap_or_else(|| "no metrics".into());
+        eprintln!(
+            "this exact experiment already ran: {}, {figure} (same resolved pipeline, data and code); --force runs it again",
+            done.path.display()
+        );
+        println!("{}", done.path.display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    Ok(train_and_report(
+        pipeline,
+        start,
+        Default::default(),
+        args.no_progress,
+        experiments,
+    )?
+    .0)
+}
+
+/// The completed run of the same experiment, if there is one.
+pub fn same_experiment(pipeline: &Pipeline, experiments: &Path) -> Option<ronin_store::RunEntry> {
+    let cwd = std::env::current_dir().ok()?;
+    let fingerprint =
+        ronin_store::experiment_fingerprint(pipeline, &ronin_store::git_info(&cwd)).ok()?;
+    ronin_store::find_same_experiment(experiments, &pipeline.name, &fingerprint)
+}
+
+/// Trains with Ctrl-C handling and says how it ended; the exit code and the outcome.
+fn train_and_report(
+    pipeline: Pipeline,
+    start: Start,
+    tags: std::collections::BTreeMap<String, String>,
+    no_progress: bool,
+    experiments: &Path,
+) -> anyhow::Result<(ExitCode, Option<ronin_runner::TrainOutcome>)> {
+    let stop = StopSignal::default();
+    let signal = stop.clone();
     ctrlc::set_handler(move || {
-        if flag.swap(true, Ordering::SeqCst) {
+        if signal.requested().is_some() {
             // A second Ctrl-C: the user wants out now.
             std::process::exit(i32::from(crate::exit::INTERRUPTED));
         }
         eprintln!(
             "\ninterrupt: finishing the current batch and saving (Ctrl-C again to quit at once)"
         );
+        signal.interrupt();
     })
     .context("cannot install the Ctrl-C handler")?;
     let opts = TrainOptions {
-        progress: !args.no_progress && std::io::IsTerminal::is_terminal(&std::io::stderr()),
-        interrupt,
+        progress: !no_progress && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        stop,
         start,
+        tags,
         ..TrainOptions::new(experiments)
     };
     let what = pipeline
@@ -143,7 +255,7 @@ pub fn run(args: Args, experiments: &Path) -> anyhow::Result<ExitCode> {
                 outcome.epochs_completed
             );
             eprintln!("resume it with: ronin train --resume {run}");
-            Ok(ExitCode::from(crate::exit::INTERRUPTED))
+            Ok((ExitCode::from(crate::exit::INTERRUPTED), Some(outcome)))
         }
         _ => {
             if let Some(b) = &outcome.best {
@@ -151,7 +263,7 @@ pub fn run(args: Args, experiments: &Path) -> anyhow::Result<ExitCode> {
             }
             println!("{run}");
             eprintln!("next: ronin export {run}");
-            Ok(ExitCode::SUCCESS)
+            Ok((ExitCode::SUCCESS, Some(outcome)))
         }
     }
 }
@@ -188,25 +300,18 @@ fn resumable(
         RunStatus::Failed | RunStatus::Stopped | RunStatus::Interrupted => {}
     }
     let pipeline = match file {
-        Some(f) => match super::load_pipeline(f, &[]) {
-            Ok(p) => p,
-            Err(e) => return Err(e.to_string()),
-        },
-        None => {
-            let resolved = dir.join(ronin_store::RESOLVED);
-            let text = match fs_err::read_to_string(&resolved) {
-                Ok(t) => t,
-                Err(e) => {
-                    return Err(format!(
-                        "{e}; the run cannot be resumed without its resolved pipeline"
-                    ));
-                }
-            };
-            match Pipeline::from_str_named(&text, &record.pipeline, Some(resolved)) {
-                Ok(p) => p,
-                Err(e) => return Err(e.to_string()),
-            }
-        }
+        Some(f) => super::load_pipeline(f, &[]).map_err(|e| e.to_string())?,
+        None => pipeline_of_run(&dir, &record)?,
     };
     Ok((pipeline, Start::Resume(dir)))
+}
+
+/// The pipeline a run was trained with, from its `resolved.ron` (every default, base file
+/// and `--set` applied), checked again.
+pub fn pipeline_of_run(dir: &Path, record: &ronin_store::RunRecord) -> Result<Pipeline, String> {
+    let resolved = dir.join(ronin_store::RESOLVED);
+    let text = fs_err::read_to_string(&resolved).map_err(|e| {
+        format!("{e}; the run cannot be trained again without its resolved pipeline")
+    })?;
+    Pipeline::from_str_named(&text, &record.pipeline, Some(resolved)).map_err(|e| e.to_string())
 }

@@ -1,0 +1,79 @@
+//! What makes two runs the same experiment: the resolved pipeline, the bytes of the data
+//! files it reads, and the code — the commit and a hash of the uncommitted changes.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+use std::time::SystemTime;
+
+use ronin_spec::Pipeline;
+use sha2::{Digest, Sha256};
+
+use crate::StoreError;
+use crate::record::GitInfo;
+
+/// A hex sha256 identifying the experiment `pipeline` describes, run from code `git`.
+/// Whitespace and comments do not change it (the resolved pipeline is hashed); a changed
+/// data file, commit or uncommitted diff does.
+pub fn experiment_fingerprint(pipeline: &Pipeline, git: &GitInfo) -> Result<String, StoreError> {
+    let resolved = pipeline.resolved_ron().map_err(|e| StoreError::Encode {
+        path: PathBuf::from(&pipeline.name),
+        message: e.to_string(),
+    })?;
+    let mut h = Sha256::new();
+    h.update(b"ronin experiment v1\0");
+    h.update(resolved.as_bytes());
+    for (field, path) in ronin_spec::source_files(&pipeline.file.data.source) {
+        h.update([0]);
+        h.update(field.as_bytes());
+        h.update([0]);
+        h.update(file_digest(Path::new(path))?.as_bytes());
+    }
+    h.update([0]);
+    h.update(git.commit.as_deref().unwrap_or("no commit").as_bytes());
+    h.update([0]);
+    h.update(git.diff_hash.as_deref().unwrap_or("clean").as_bytes());
+    Ok(hex(&h.finalize()))
+}
+
+/// sha256 of a file's bytes, remembered for the life of the process while the file's size
+/// and modification time stay the same (watch mode re-checks the same data on every save).
+fn file_digest(path: &Path) -> Result<String, StoreError> {
+    type Key = (PathBuf, u64, Option<SystemTime>);
+    static CACHE: OnceLock<Mutex<HashMap<Key, String>>> = OnceLock::new();
+    let read_err = |source| StoreError::Read {
+        path: path.to_owned(),
+        source,
+    };
+    let meta = fs_err::metadata(path).map_err(read_err)?;
+    let key = (path.to_owned(), meta.len(), meta.modified().ok());
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(d) = cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
+        return Ok(d);
+    }
+    let mut file = fs_err::File::open(path).map_err(read_err)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf).map_err(read_err)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    let digest = hex(&h.finalize());
+    if let Ok(mut c) = cache.lock() {
+        c.insert(key, digest.clone());
+    }
+    Ok(digest)
+}
+
+/// sha256 of some bytes, as lowercase hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
