@@ -1,5 +1,5 @@
 # ronin's entry points. Each target sets up what it needs (bash .ci/setup.sh is idempotent).
-.PHONY: setup demo test lint bench build-cuda clean-deps
+.PHONY: setup demo test lint bench bench-store build-cuda clean-deps
 
 # Fetch libtorch (CPU), ONNX Runtime, MNIST/Fashion-MNIST and the test venv into .ronin/.
 setup:
@@ -21,6 +21,13 @@ lint:
 # ronin against the PyTorch equivalent of the same work, in one run (installs the peer on demand).
 bench:
 	bash .ci/bench.sh
+
+# The experiment store and watch mode against their speed targets (ronin runs over 1,000
+# runs, save -> diagnostics, save -> training).
+bench-store:
+	bash .ci/setup.sh
+	cargo build --release -p ronin-cli
+	.ronin/venv/bin/python .ci/bench_store.py target/release/ronin
 
 # A CUDA build against the full torch==2.13.0 wheel (see README: "CUDA").
 build-cuda:

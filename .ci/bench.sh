@@ -68,7 +68,7 @@ LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
 say "load average before the runs: $LOAD (other work on the machine skews both sides)"
 for round in $(seq 1 "$REPEAT"); do
   say "round $round/$REPEAT, ronin: training $PIPELINE for one epoch ${LIMIT:+(first $LIMIT images)}"
-  run=$("$RONIN" --experiments "$TMP/experiments" train "$PIPELINE" --epochs 1 "${limit_args[@]}" --no-progress) ||
+  run=$("$RONIN" --experiments "$TMP/experiments" train "$PIPELINE" --epochs 1 "${limit_args[@]}" --no-progress --force) ||
     fail "ronin train failed (see above)"
   [ -f "$run/metrics.csv" ] && [ -f "$run/timing.csv" ] || fail "ronin wrote no metrics.csv/timing.csv in '$run'"
   cp "$run/metrics.csv" "$TMP/ronin_metrics_$round.csv"

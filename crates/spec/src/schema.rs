@@ -92,7 +92,8 @@ pub struct DataSpec {
     pub shuffle: bool,
     #[serde(default)]
     pub drop_last: bool,
-    /// Loader worker threads (0 = as many as cores).
+    /// Loader worker threads (0 = half the cores, at least one, leaving the rest to
+    /// libtorch's compute threads).
     #[serde(default)]
     pub workers: usize,
     /// Batches prepared ahead of the training step.

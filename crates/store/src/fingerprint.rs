@@ -77,3 +77,62 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pipeline(dir: &Path, text_extra: &str) -> Pipeline {
+        let text = format!(
+            r#"(epochs: 1, data: (source: Idx(images: "{0}/images-idx3-ubyte", labels: "{0}/labels-idx1-ubyte")),
+               model: (layers: [Flatten, Linear(units: 2)]), optimizer: Adam(lr: 0.001)){text_extra}"#,
+            dir.display()
+        );
+        Pipeline::from_str_named(&text, "tiny", None).unwrap()
+    }
+
+    fn write_data(dir: &Path, pixel: u8) {
+        let mut bytes = vec![0, 0, 8, 3, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 2];
+        bytes.extend([pixel; 4]);
+        std::fs::write(dir.join("images-idx3-ubyte"), bytes).unwrap();
+        std::fs::write(dir.join("labels-idx1-ubyte"), [0, 0, 8, 1, 0, 0, 0, 1, 1]).unwrap();
+    }
+
+    #[test]
+    fn comments_do_not_change_the_experiment_but_data_and_code_do() {
+        let dir = tempfile::tempdir().unwrap();
+        write_data(dir.path(), 7);
+        let clean = GitInfo {
+            commit: Some("abc".into()),
+            dirty: false,
+            diff_hash: None,
+        };
+        let a = experiment_fingerprint(&pipeline(dir.path(), ""), &clean).unwrap();
+        let b = experiment_fingerprint(&pipeline(dir.path(), "\n// a comment\n"), &clean).unwrap();
+        assert_eq!(a, b);
+        let dirty = GitInfo {
+            dirty: true,
+            diff_hash: Some("d1".into()),
+            ..clean.clone()
+        };
+        assert_ne!(
+            experiment_fingerprint(&pipeline(dir.path(), ""), &dirty).unwrap(),
+            a
+        );
+        let other = GitInfo {
+            commit: Some("abd".into()),
+            ..clean.clone()
+        };
+        assert_ne!(
+            experiment_fingerprint(&pipeline(dir.path(), ""), &other).unwrap(),
+            a
+        );
+        // Same size, other bytes, and a later modification time: a new experiment.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        write_data(dir.path(), 9);
+        assert_ne!(
+            experiment_fingerprint(&pipeline(dir.path(), ""), &clean).unwrap(),
+            a
+        );
+    }
+}
