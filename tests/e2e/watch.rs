@@ -27,15 +27,23 @@ fn rename_save(path: &Path, text: &str) {
     std::fs::rename(&tmp, path).expect("rename over");
 }
 
+/// The runs in the order they started (run ids of one second do not sort by time).
 fn runs(exp: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(exp.join("watch_probe"))
+    let mut v: Vec<(String, PathBuf)> = std::fs::read_dir(exp.join("watch_probe"))
         .into_iter()
         .flatten()
         .map(|e| e.expect("entry").path())
-        .filter(|p| p.join("run.ron").is_file())
+        .filter_map(|p| {
+            let record = std::fs::read_to_string(p.join("run.ron")).ok()?;
+            let started = record
+                .lines()
+                .find_map(|l| l.trim().strip_prefix("started: "))?
+                .to_owned();
+            Some((started, p))
+        })
         .collect();
     v.sort();
-    v
+    v.into_iter().map(|(_, p)| p).collect()
 }
 
 fn status(run: &Path) -> String {
