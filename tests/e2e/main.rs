@@ -8,4 +8,5 @@ mod pipelines;
 mod resume;
 mod slice;
 mod store;
+mod sweep;
 mod watch;

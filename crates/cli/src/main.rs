@@ -44,6 +44,8 @@ enum Command {
     Gc(commands::runs::GcArgs),
     /// Re-validate a pipeline on every save; restart (or continue) its training when it changes.
     Watch(commands::watch::Args),
+    /// A hyperparameter search (grid, random, TPE) over any pipeline field.
+    Sweep(commands::sweep::Args),
     /// Export a run's model to ONNX and verify it against the trained model.
     Export(commands::export::Args),
     /// Classify images (PNG/JPEG/BMP) or an IDX file with an exported ONNX model.
@@ -72,6 +74,7 @@ fn main() -> ExitCode {
         Command::Diff(args) => commands::runs::diff(args, &cli.experiments),
         Command::Gc(args) => commands::runs::gc(args, &cli.experiments),
         Command::Watch(args) => commands::watch::run(args, &cli.experiments),
+        Command::Sweep(args) => commands::sweep::run(args, &cli.experiments),
         Command::Export(args) => commands::export::run(args, &cli.experiments),
         Command::Predict(args) => commands::predict::run(args),
     };

@@ -2,6 +2,7 @@ pub mod check;
 pub mod export;
 pub mod predict;
 pub mod runs;
+pub mod sweep;
 pub mod train;
 pub mod watch;
 
