@@ -169,3 +169,202 @@ fn a_tpe_sweep_runs_its_budget() {
             .all(|t| t["status"] == "Completed" && t["score"].is_number())
     );
 }
+
+fn spawn_worker(exp: &Path, sweep: &str, log: &Path) -> std::process::Child {
+    std::process::Command::new(ronin_bin())
+        .args([
+            "--experiments",
+            exp.to_str().expect("utf-8"),
+            "sweep",
+            sweep,
+            "--worker",
+        ])
+        .current_dir(repo())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(log).expect("log"))
+        .spawn()
+        .expect("worker starts")
+}
+
+fn trial_tag(run: &Path) -> String {
+    read(&run.join("run.ron"))
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("\"trial\": "))
+        .expect("trial tag")
+        .trim_end_matches(',')
+        .to_owned()
+}
+
+#[test]
+fn workers_share_a_sweep_and_a_killed_workers_trial_is_taken_over() {
+    require_data();
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let exp = tmp.path().join("experiments");
+    write(tmp.path(), "sweep_base.ron", BASE);
+    let sweep = write(
+        tmp.path(),
+        "shared.ron",
+        r#"(
+    base: "sweep_base.ron",
+    set: {"epochs": "40", "data.limit": "256"},
+    params: [(path: "optimizer.lr", domain: LogUniform(low: 1e-4, high: 1e-2))],
+    metric: "val_accuracy",
+    strategy: Random(trials: 4),
+    seed: 8,
+)"#,
+    );
+    // Worker A claims trial 0 and is killed with SIGKILL in the middle of it.
+    let mut a = spawn_worker(&exp, &sweep, &tmp.path().join("a.log"));
+    let start = std::time::Instant::now();
+    let run0 = loop {
+        assert!(
+            start.elapsed().as_secs() < 120,
+            "trial 0 never trained an epoch"
+        );
+        if let Some(r) = runs(&exp).into_iter().find(|r| {
+            std::fs::read_to_string(r.join("metrics.csv")).is_ok_and(|t| t.lines().count() >= 3)
+        }) {
+            break r;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    a.kill().expect("SIGKILL");
+    a.wait().expect("reaped");
+    assert!(
+        read(&run0.join("run.ron")).contains("status: Running"),
+        "killed mid-trial"
+    );
+
+    // Two more workers finish the sweep between them, one taking trial 0 over.
+    let (lb, lc) = (tmp.path().join("b.log"), tmp.path().join("c.log"));
+    let mut b = spawn_worker(&exp, &sweep, &lb);
+    let mut c = spawn_worker(&exp, &sweep, &lc);
+    assert!(b.wait().expect("b").success(), "{}", read(&lb));
+    assert!(c.wait().expect("c").success(), "{}", read(&lc));
+    let logs = format!("{}{}", read(&lb), read(&lc));
+    assert_eq!(
+        logs.matches("taking over trial 0 where its run stopped")
+            .count(),
+        1,
+        "{logs}"
+    );
+
+    // No trial ran twice, none was lost: one run per trial, all completed.
+    let all = runs(&exp);
+    let mut tags: Vec<String> = all.iter().map(|r| trial_tag(r)).collect();
+    tags.sort();
+    assert_eq!(tags, ["\"0\"", "\"1\"", "\"2\"", "\"3\""], "{logs}");
+    for r in &all {
+        assert!(
+            read(&r.join("run.ron")).contains("status: Completed"),
+            "{}",
+            r.display()
+        );
+    }
+    assert_eq!(
+        read(&run0.join("metrics.csv")).lines().count(),
+        41,
+        "trial 0 resumed, not restarted twice"
+    );
+    let state: serde_json::Value =
+        serde_json::from_str(&read(&exp.join(".sweeps/shared/state.json"))).expect("state");
+    let trials = state["trials"].as_array().expect("trials");
+    assert_eq!(trials.len(), 4);
+    assert!(trials.iter().all(|t| t["status"] == "Completed"), "{state}");
+}
+
+#[test]
+fn asha_prunes_weak_trials_from_their_epoch_metrics() {
+    require_data();
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let exp = tmp.path().join("experiments");
+    write(tmp.path(), "sweep_base.ron", BASE);
+    let sweep = write(
+        tmp.path(),
+        "asha.ron",
+        r#"(
+    base: "sweep_base.ron",
+    set: {"epochs": "4"},
+    params: [
+        (path: "optimizer.lr", domain: Choice([0.003, 1e-7])),
+        (path: "seed", domain: Choice([1, 2])),
+    ],
+    metric: "val_loss",
+    strategy: Grid(),
+    pruner: Some(Asha(min_epochs: 1, reduction: 2)),
+)"#,
+    );
+    let out = ronin(&exp, &["sweep", &sweep]);
+    ok(&out);
+    let state: serde_json::Value =
+        serde_json::from_str(&read(&exp.join(".sweeps/asha/state.json"))).expect("state");
+    let status: Vec<&str> = state["trials"]
+        .as_array()
+        .expect("trials")
+        .iter()
+        .map(|t| t["status"].as_str().expect("status"))
+        .collect();
+    assert_eq!(status[0], "Completed", "{state}");
+    assert_eq!(
+        &status[2..],
+        ["Pruned", "Pruned"],
+        "lr 1e-7 learns nothing: {state}"
+    );
+    let pruned: Vec<_> = runs(&exp)
+        .into_iter()
+        .filter(|r| read(&r.join("run.ron")).contains("status: Stopped"))
+        .collect();
+    assert!(pruned.len() >= 2);
+    for r in &pruned {
+        assert!(read(&r.join("run.ron")).contains("pruned by ASHA after epoch 1"));
+        assert_eq!(
+            read(&r.join("metrics.csv")).lines().count(),
+            2,
+            "stopped after epoch 1"
+        );
+    }
+}
+
+#[test]
+fn emitted_cluster_jobs_run_workers_of_the_sweep() {
+    require_data();
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let exp = tmp.path().join("experiments");
+    write(tmp.path(), "sweep_base.ron", BASE);
+    let sweep = write(
+        tmp.path(),
+        "cluster.ron",
+        r#"(base: "sweep_base.ron", params: [(path: "optimizer.lr", domain: LogUniform(low: 1e-4, high: 1e-2))],
+            metric: "val_accuracy", strategy: Random(trials: 12))"#,
+    );
+    let out = ronin(
+        &exp,
+        &["sweep", &sweep, "--emit", "slurm", "--workers", "3"],
+    );
+    ok(&out);
+    let script = stdout(&out).trim().to_owned();
+    let text = read(Path::new(&script));
+    assert!(text.contains("#SBATCH --array=0-2"), "{text}");
+    assert!(text.contains(&format!("sweep {sweep} --worker")), "{text}");
+    let syntax = std::process::Command::new("bash")
+        .args(["-n", &script])
+        .status()
+        .expect("bash");
+    assert!(syntax.success(), "bash -n {script}");
+    let out = ronin(
+        &exp,
+        &["sweep", &sweep, "--emit", "kubernetes", "--workers", "3"],
+    );
+    ok(&out);
+    let manifest = read(Path::new(stdout(&out).trim()));
+    for needle in [
+        "kind: Job",
+        "completionMode: Indexed",
+        "completions: 3",
+        "parallelism: 3",
+        "--worker",
+    ] {
+        assert!(manifest.contains(needle), "{needle}:\n{manifest}");
+    }
+    assert!(runs(&exp).is_empty(), "emitting trains nothing");
+}

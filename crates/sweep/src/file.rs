@@ -40,6 +40,9 @@ pub struct SweepFile {
     #[serde(default)]
     pub mode: Goal,
     pub strategy: StrategySpec,
+    /// Stops weak trials early from their epoch metrics (`Asha()`).
+    #[serde(default)]
+    pub pruner: Option<crate::prune::Pruner>,
     /// Seed of the random and TPE strategies.
     #[serde(default)]
     pub seed: u64,

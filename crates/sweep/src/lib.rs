@@ -10,6 +10,7 @@ mod domain;
 mod error;
 mod file;
 mod path;
+mod prune;
 mod strategy;
 mod tpe;
 
@@ -17,5 +18,6 @@ pub use domain::Domain;
 pub use error::{ParamError, ParamProblem, PathError, SweepError};
 pub use file::{Goal, StrategySpec, SweepFile, parse_sweep, value_to_ron};
 pub use path::{Segment, apply_path, parse_path};
+pub use prune::{Pruner, asha_keeps, is_rung};
 pub use strategy::{MAX_GRID_TRIALS, Param, Trial, grid, random, validate};
 pub use tpe::{Observation, TpeOptions, suggest};

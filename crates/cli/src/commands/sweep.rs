@@ -23,14 +23,42 @@ pub struct Args {
     /// Check every trial that can be known in advance and list them; train nothing.
     #[arg(long)]
     dry_run: bool,
+    /// Run the trials in N local worker processes (each claims trials from the sweep's
+    /// shared state).
+    #[arg(long, value_name = "N")]
+    parallel: Option<usize>,
+    /// Be one worker: claim and run trials until none is left, then exit (no best file).
+    /// What `--parallel` starts, and what a cluster job runs on each node.
+    #[arg(long)]
+    worker: bool,
+    /// Write a Slurm array job or a Kubernetes Indexed Job whose workers run this sweep.
+    #[arg(long, value_enum, value_name = "KIND")]
+    emit: Option<Emit>,
+    /// With --emit: how many workers.
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    workers: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Emit {
+    Slurm,
+    Kubernetes,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 enum TrialStatus {
     Running,
     Completed,
+    /// Stopped early by the pruner.
+    Pruned,
     Failed,
     Interrupted,
+}
+
+impl TrialStatus {
+    fn is_final(&self) -> bool {
+        matches!(self, Self::Completed | Self::Pruned | Self::Failed)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -43,11 +71,14 @@ struct TrialState {
     message: Option<String>,
 }
 
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct State {
     /// sha256 of the sweep file's text when the state was begun.
     sweep: String,
     trials: Vec<TrialState>,
+    /// ASHA's rungs: epoch → (trial, metric value) of the trials that reached it.
+    #[serde(default)]
+    rungs: BTreeMap<String, Vec<(usize, f64)>>,
 }
 
 struct Sweep {
@@ -206,44 +237,102 @@ pub fn run(args: Args, experiments: &Path) -> anyhow::Result<ExitCode> {
         planned.len(),
         sweep.base.display()
     );
+    if let Some(kind) = args.emit {
+        return emit(kind, &args, &sweep, experiments);
+    }
     if args.dry_run {
         for t in &planned {
             println!("trial {}: {}", t.number, describe(&t.values));
         }
         return Ok(ExitCode::SUCCESS);
     }
-    run_trials(&sweep, &text, planned, experiments)
+    if let Some(n) = args.parallel.filter(|&n| n > 1) {
+        return run_parallel(&args, n, &sweep, experiments);
+    }
+    run_trials(&sweep, &text, planned, experiments, args.worker)
 }
 
-fn load_state(path: &Path, hash: &str) -> anyhow::Result<State> {
-    match fs_err::read_to_string(path) {
-        Ok(t) => {
-            let state: State = serde_json::from_str(&t).with_context(|| {
-                format!(
-                    "{} is corrupt; delete it to start the sweep over",
-                    path.display()
-                )
-            })?;
-            anyhow::ensure!(
-                state.sweep == hash,
-                "the sweep file changed since {} was begun; give the new sweep another file name, or delete that state to start over",
-                path.display()
-            );
-            Ok(state)
-        }
-        Err(_) => Ok(State {
-            sweep: hash.to_owned(),
-            trials: Vec::new(),
-        }),
+/// The sweep's shared state on disk: read and written only under an exclusive lock of
+/// `.lock` beside it, so that worker processes (local, or on a cluster's shared
+/// filesystem) can claim trials from it. A worker holds `trial-N.lock` while it runs trial
+/// N; a trial marked running whose lock nobody holds lost its worker and is taken over.
+struct StateStore {
+    path: PathBuf,
+    hash: String,
+}
+
+impl StateStore {
+    fn dir(&self) -> &Path {
+        self.path.parent().unwrap_or(Path::new("."))
+    }
+
+    fn trial_lock(&self, number: usize) -> PathBuf {
+        self.dir().join(format!("trial-{number}.lock"))
+    }
+
+    /// Runs `f` on the state under the lock and writes what it leaves.
+    fn update<T>(&self, f: impl FnOnce(&mut State) -> anyhow::Result<T>) -> anyhow::Result<T> {
+        fs_err::create_dir_all(self.dir())?;
+        let lock = fs_err::File::create(self.dir().join(".lock"))?;
+        lock.file()
+            .lock()
+            .with_context(|| format!("cannot lock {}", self.dir().display()))?;
+        let mut state = match fs_err::read_to_string(&self.path) {
+            Ok(t) => {
+                let state: State = serde_json::from_str(&t).with_context(|| {
+                    format!(
+                        "{} is corrupt; delete it to start the sweep over",
+                        self.path.display()
+                    )
+                })?;
+                anyhow::ensure!(
+                    state.sweep == self.hash,
+                    "the sweep file changed since {} was begun; give the new sweep another file name, or delete that folder to start over",
+                    self.path.display()
+                );
+                state
+            }
+            Err(_) => State {
+                sweep: self.hash.clone(),
+                ..State::default()
+            },
+        };
+        let out = f(&mut state)?;
+        ronin_store::write_atomic(&self.path, &serde_json::to_vec_pretty(&state)?)?;
+        Ok(out)
+    }
+
+    fn read(&self) -> anyhow::Result<State> {
+        self.update(|s| Ok(s.clone()))
     }
 }
 
-fn save_state(path: &Path, state: &State) -> anyhow::Result<()> {
-    if let Some(d) = path.parent() {
-        fs_err::create_dir_all(d)?;
-    }
-    ronin_store::write_atomic(path, &serde_json::to_vec_pretty(state)?)?;
-    Ok(())
+/// A trial this worker claimed, with the lock that says so.
+struct Claim {
+    index: usize,
+    values: BTreeMap<String, Value>,
+    start: Start,
+    _lock: fs_err::File,
+}
+
+fn try_lock(path: &Path) -> anyhow::Result<Option<fs_err::File>> {
+    let f = fs_err::File::create(path)?;
+    Ok(match f.file().try_lock() {
+        Ok(()) => Some(f),
+        Err(_) => None,
+    })
+}
+
+/// The run directory of trial `number` of `sweep`, if its run was created.
+fn trial_run(experiments: &Path, pipeline: &str, sweep: &str, number: usize) -> Option<PathBuf> {
+    let (runs, _) = ronin_store::list_runs(experiments, Some(pipeline));
+    runs.into_iter()
+        .rev()
+        .find(|r| {
+            r.record.tags.get("sweep").map(String::as_str) == Some(sweep)
+                && r.record.tags.get("trial") == Some(&number.to_string())
+        })
+        .map(|r| r.path)
 }
 
 fn run_trials(
@@ -251,22 +340,12 @@ fn run_trials(
     text: &str,
     planned: Vec<Trial>,
     experiments: &Path,
+    worker_only: bool,
 ) -> anyhow::Result<ExitCode> {
-    let hash = ronin_store::sha256_hex(text.as_bytes());
-    let mut state = load_state(&sweep.state_path, &hash)?;
-    let lock_path = sweep.state_path.with_file_name(".lock");
-    if let Some(d) = lock_path.parent() {
-        fs_err::create_dir_all(d)?;
-    }
-    let lock = fs_err::File::create(&lock_path)?;
-    if lock.file().try_lock().is_err() {
-        eprintln!(
-            "error: sweep '{}' is running in another process ({})",
-            sweep.name,
-            lock_path.display()
-        );
-        return Ok(ExitCode::from(crate::exit::INVALID));
-    }
+    let store = StateStore {
+        path: sweep.state_path.clone(),
+        hash: ronin_store::sha256_hex(text.as_bytes()),
+    };
     let stop = StopSignal::default();
     let signal = stop.clone();
     ctrlc::set_handler(move || {
@@ -278,11 +357,8 @@ fn run_trials(
     })
     .context("cannot install the Ctrl-C handler")?;
     let started = Instant::now();
-    let done = state
-        .trials
-        .iter()
-        .filter(|t| matches!(t.status, TrialStatus::Completed | TrialStatus::Failed))
-        .count();
+    let total = sweep.budget().min(planned_len(sweep, &planned));
+    let done = store.update(|s| Ok(s.trials.iter().filter(|t| t.status.is_final()).count()))?;
     if done > 0 {
         eprintln!(
             "resuming sweep '{}': {done} trials already done",
@@ -290,136 +366,204 @@ fn run_trials(
         );
     }
     loop {
-        let finished = state
-            .trials
-            .iter()
-            .filter(|t| matches!(t.status, TrialStatus::Completed | TrialStatus::Failed))
-            .count();
-        if finished >= sweep.budget().min(planned_len(sweep, &planned)) {
-            break;
-        }
         if let Some(m) = sweep.file.minutes
             && started.elapsed().as_secs_f64() > m * 60.0
         {
             eprintln!("the sweep's {m} minutes are spent; no new trial starts");
             break;
         }
-        // An interrupted trial first, then the next planned or suggested one.
-        let (index, start) = match state
-            .trials
-            .iter()
-            .position(|t| matches!(t.status, TrialStatus::Running | TrialStatus::Interrupted))
-        {
-            Some(i) => {
-                let resumable = state.trials[i].run.clone().filter(|r| {
-                    ronin_store::read_record(r)
-                        .is_ok_and(|rec| rec.status == RunStatus::Interrupted)
-                });
-                (i, resumable.map_or(Start::Fresh, Start::Resume))
-            }
-            None => {
-                let number = state.trials.len();
-                let values = match &sweep.file.strategy {
-                    StrategySpec::Tpe { startup, .. } => {
-                        let history: Vec<Observation> = state
-                            .trials
-                            .iter()
-                            .filter(|t| t.status == TrialStatus::Completed)
-                            .map(|t| Observation {
-                                values: t.values.clone(),
-                                score: oriented(t.score, sweep.maximise),
-                            })
-                            .collect();
-                        let options = TpeOptions {
-                            startup: *startup,
-                            ..TpeOptions::default()
-                        };
-                        ronin_sweep::suggest(
-                            &sweep.file.params,
-                            &history,
-                            options,
-                            sweep.file.seed,
-                        )?
+        let pipeline_name = sweep.pipeline(&BTreeMap::new()).map(|p| p.name).ok();
+        let claim = store.update(|state| {
+            // A trial whose worker is gone (interrupted, killed) first.
+            for (i, t) in state.trials.iter_mut().enumerate() {
+                if matches!(t.status, TrialStatus::Running | TrialStatus::Interrupted)
+                    && let Some(lock) = try_lock(&store.trial_lock(t.number))?
+                {
+                    let run = t.run.clone().or_else(|| {
+                        trial_run(
+                            experiments,
+                            pipeline_name.as_deref()?,
+                            &sweep.name,
+                            t.number,
+                        )
+                    });
+                    let resumable = run.filter(|r| {
+                        ronin_store::read_record(r)
+                            .is_ok_and(|rec| rec.status == RunStatus::Interrupted)
+                    });
+                    if resumable.is_some() {
+                        eprintln!("taking over trial {} where its run stopped", t.number);
                     }
-                    _ => match planned.get(number) {
-                        Some(t) => t.values.clone(),
-                        None => break,
-                    },
-                };
-                state.trials.push(TrialState {
-                    number,
-                    values,
-                    status: TrialStatus::Running,
-                    run: None,
-                    score: None,
-                    message: None,
-                });
-                (number, Start::Fresh)
+                    t.status = TrialStatus::Running;
+                    t.run = resumable.clone();
+                    return Ok(Some(Claim {
+                        index: i,
+                        values: t.values.clone(),
+                        start: resumable.map_or(Start::Fresh, Start::Resume),
+                        _lock: lock,
+                    }));
+                }
             }
-        };
-        let trial = state.trials[index].clone();
-        let pipeline = match sweep.pipeline(&trial.values) {
+            let number = state.trials.len();
+            if number >= total {
+                return Ok(None);
+            }
+            let values = match &sweep.file.strategy {
+                StrategySpec::Tpe { startup, .. } => {
+                    let history: Vec<Observation> = state
+                        .trials
+                        .iter()
+                        .filter(|t| {
+                            matches!(t.status, TrialStatus::Completed | TrialStatus::Pruned)
+                        })
+                        .map(|t| Observation {
+                            values: t.values.clone(),
+                            score: oriented(t.score, sweep.maximise),
+                        })
+                        .collect();
+                    let options = TpeOptions {
+                        startup: *startup,
+                        ..TpeOptions::default()
+                    };
+                    ronin_sweep::suggest(&sweep.file.params, &history, options, sweep.file.seed)?
+                }
+                _ => match planned.get(number) {
+                    Some(t) => t.values.clone(),
+                    None => return Ok(None),
+                },
+            };
+            let Some(lock) = try_lock(&store.trial_lock(number))? else {
+                anyhow::bail!(
+                    "trial {number}'s lock is held by a process that has no record of it"
+                );
+            };
+            state.trials.push(TrialState {
+                number,
+                values: values.clone(),
+                status: TrialStatus::Running,
+                run: None,
+                score: None,
+                message: None,
+            });
+            Ok(Some(Claim {
+                index: number,
+                values,
+                start: Start::Fresh,
+                _lock: lock,
+            }))
+        })?;
+        let Some(claim) = claim else { break };
+        let number = claim.index;
+        let pipeline = match sweep.pipeline(&claim.values) {
             Ok(p) => p,
             Err(e) => {
-                let t = &mut state.trials[index];
-                t.status = TrialStatus::Failed;
-                t.message = Some(e.clone());
-                save_state(&sweep.state_path, &state)?;
-                eprintln!("trial {}: not a valid pipeline: {e}", trial.number);
+                store.update(|s| {
+                    let t = &mut s.trials[number];
+                    t.status = TrialStatus::Failed;
+                    t.message = Some(e.clone());
+                    Ok(())
+                })?;
+                eprintln!("trial {number}: not a valid pipeline: {e}");
                 continue;
             }
         };
-        save_state(&sweep.state_path, &state)?;
         eprintln!(
-            "trial {} of {}: {}",
-            trial.number + 1,
-            sweep.budget().min(planned_len(sweep, &planned)),
-            describe(&trial.values)
+            "trial {} of {total}: {}",
+            number + 1,
+            describe(&claim.values)
         );
         let mut tags = BTreeMap::from([
             ("sweep".to_owned(), sweep.name.clone()),
-            ("trial".to_owned(), trial.number.to_string()),
+            ("trial".to_owned(), number.to_string()),
         ]);
-        for (k, v) in &trial.values {
+        for (k, v) in &claim.values {
             tags.insert(format!("hp.{k}"), ronin_sweep::value_to_ron(v));
         }
         let opts = TrainOptions {
             stop: stop.clone(),
-            start,
+            start: claim.start.clone(),
             tags,
+            on_epoch: sweep
+                .file
+                .pruner
+                .map(|p| asha_hook(&store, sweep, number, p)),
             ..TrainOptions::new(experiments)
         };
         let outcome = train(&pipeline, &opts);
-        let t = &mut state.trials[index];
-        match outcome {
-            Ok(o) => {
-                t.run = Some(o.run_dir.clone());
-                match o.status {
-                    RunStatus::Interrupted => {
-                        t.status = TrialStatus::Interrupted;
-                        save_state(&sweep.state_path, &state)?;
-                        eprintln!(
-                            "sweep interrupted in trial {}; run the same command to resume it",
-                            trial.number
-                        );
-                        return Ok(ExitCode::from(crate::exit::INTERRUPTED));
-                    }
-                    _ => {
-                        t.score = score_of(&o.run_dir, &sweep.file.metric, sweep.maximise);
-                        t.status = TrialStatus::Completed;
-                    }
+        let interrupted = store.update(|s| {
+            let t = &mut s.trials[number];
+            match &outcome {
+                Ok(o) => {
+                    t.run = Some(o.run_dir.clone());
+                    t.score = score_of(&o.run_dir, &sweep.file.metric, sweep.maximise);
+                    t.status = match o.status {
+                        RunStatus::Interrupted => TrialStatus::Interrupted,
+                        RunStatus::Stopped => TrialStatus::Pruned,
+                        _ => TrialStatus::Completed,
+                    };
+                }
+                Err(e) => {
+                    t.status = TrialStatus::Failed;
+                    t.message = Some(e.to_string());
                 }
             }
-            Err(e) => {
-                t.status = TrialStatus::Failed;
-                t.message = Some(e.to_string());
-                eprintln!("trial {} failed: {e}", trial.number);
-            }
+            Ok(t.status == TrialStatus::Interrupted)
+        })?;
+        drop(claim);
+        if let Err(e) = &outcome {
+            eprintln!("trial {number} failed: {e}");
         }
-        save_state(&sweep.state_path, &state)?;
-        leaderboard(sweep, &state);
+        if interrupted {
+            eprintln!("sweep interrupted in trial {number}; run the same command to resume it");
+            return Ok(ExitCode::from(crate::exit::INTERRUPTED));
+        }
+        leaderboard(sweep, &store.read()?);
     }
-    finish(sweep, &state)
+    if worker_only {
+        return Ok(ExitCode::SUCCESS);
+    }
+    finish(sweep, &store.read()?)
+}
+
+/// Asynchronous successive halving: at epochs `min_epochs · reduction^k` a trial goes on
+/// only while its value is in the best `1/reduction` of the values other trials had at
+/// that epoch (the first trials to arrive go on).
+fn asha_hook(
+    store: &StateStore,
+    sweep: &Sweep,
+    number: usize,
+    pruner: ronin_sweep::Pruner,
+) -> ronin_runner::EpochHook {
+    let store = StateStore {
+        path: store.path.clone(),
+        hash: store.hash.clone(),
+    };
+    let metric = sweep.file.metric.clone();
+    let maximise = sweep.maximise;
+    std::sync::Arc::new(move |epoch, metrics| {
+        let ronin_sweep::Pruner::Asha {
+            min_epochs,
+            reduction,
+        } = pruner;
+        if !ronin_sweep::is_rung(epoch, min_epochs, reduction) {
+            return ronin_runner::EpochFlow::Continue;
+        }
+        let Some(&value) = metrics.get(&metric) else {
+            return ronin_runner::EpochFlow::Continue;
+        };
+        let verdict = store.update(|s| {
+            let rung = s.rungs.entry(epoch.to_string()).or_default();
+            rung.retain(|(t, _)| *t != number);
+            rung.push((number, value));
+            Ok(ronin_sweep::asha_keeps(rung, number, reduction, maximise))
+        });
+        match verdict {
+            Ok(true) | Err(_) => ronin_runner::EpochFlow::Continue,
+            Ok(false) => ronin_runner::EpochFlow::Stop(format!(
+                "pruned by ASHA after epoch {epoch}: {metric} {value:.4} is not in the best 1/{reduction} at that epoch"
+            )),
+        }
+    })
 }
 
 fn planned_len(sweep: &Sweep, planned: &[Trial]) -> usize {
@@ -460,7 +604,9 @@ fn ranked<'a>(sweep: &Sweep, state: &'a State) -> Vec<&'a TrialState> {
     let mut done: Vec<&TrialState> = state
         .trials
         .iter()
-        .filter(|t| t.status == TrialStatus::Completed && t.score.is_some())
+        .filter(|t| {
+            matches!(t.status, TrialStatus::Completed | TrialStatus::Pruned) && t.score.is_some()
+        })
         .collect();
     done.sort_by(|a, b| {
         oriented(b.score, sweep.maximise).total_cmp(&oriented(a.score, sweep.maximise))
@@ -518,5 +664,119 @@ fn finish(sweep: &Sweep, state: &State) -> anyhow::Result<ExitCode> {
         best.score.unwrap_or(f64::NAN),
         out.display()
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `--parallel N`: N worker processes of this binary on this sweep, then the best file.
+fn run_parallel(
+    args: &Args,
+    n: usize,
+    sweep: &Sweep,
+    experiments: &Path,
+) -> anyhow::Result<ExitCode> {
+    let exe = std::env::current_exe().context("cannot find the ronin executable")?;
+    eprintln!("sweep '{}': starting {n} worker processes", sweep.name);
+    let mut children = Vec::new();
+    for _ in 0..n {
+        children.push(
+            std::process::Command::new(&exe)
+                .arg("--experiments")
+                .arg(experiments)
+                .arg("sweep")
+                .arg(&args.file)
+                .arg("--worker")
+                .spawn()
+                .context("cannot start a worker process")?,
+        );
+        // Let each claim its first trial before the next starts (TPE sees one more result).
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let mut interrupted = false;
+    for mut c in children {
+        let status = c.wait()?;
+        interrupted |= status.code() == Some(i32::from(crate::exit::INTERRUPTED));
+    }
+    if interrupted {
+        eprintln!("sweep interrupted; run the same command to resume it");
+        return Ok(ExitCode::from(crate::exit::INTERRUPTED));
+    }
+    let store = StateStore {
+        path: sweep.state_path.clone(),
+        hash: ronin_store::sha256_hex(fs_err::read_to_string(&args.file)?.as_bytes()),
+    };
+    let state = store.read()?;
+    leaderboard(sweep, &state);
+    finish(sweep, &state)
+}
+
+/// `--emit slurm|kubernetes`: a job whose workers claim this sweep's trials from the
+/// state on a filesystem they share (file locks), so the cluster's scheduler runs them.
+fn emit(kind: Emit, args: &Args, sweep: &Sweep, experiments: &Path) -> anyhow::Result<ExitCode> {
+    let n = args.workers.max(1);
+    let file = args.file.display();
+    let exp = experiments.display();
+    let (path, text) = match kind {
+        Emit::Slurm => (
+            args.file.with_file_name(format!("{}.slurm.sh", sweep.name)),
+            format!(
+                r#"#!/bin/bash
+# Slurm array job for the ronin sweep {file}: {n} workers, each claiming trials from the
+# sweep's state in {exp}/.sweeps/{name}/ (file locks; it must be on a filesystem every
+# node shares). Submit from the repository root: sbatch {script}
+# A killed or preempted worker's trial is taken over by the next worker that looks.
+#SBATCH --job-name=ronin-{name}
+#SBATCH --array=0-{last}
+#SBATCH --cpus-per-task=4
+#SBATCH --output=ronin-{name}-%a.log
+set -euo pipefail
+cd "${{SLURM_SUBMIT_DIR}}"
+exec ronin --experiments {exp} sweep {file} --worker
+"#,
+                name = sweep.name,
+                last = n - 1,
+                script = args
+                    .file
+                    .with_file_name(format!("{}.slurm.sh", sweep.name))
+                    .display(),
+            ),
+        ),
+        Emit::Kubernetes => (
+            args.file.with_file_name(format!("{}.k8s.yaml", sweep.name)),
+            format!(
+                r#"# Kubernetes Indexed Job for the ronin sweep {file}: {n} workers, each claiming trials
+# from the sweep's state in {exp}/.sweeps/{name}/ on the shared volume (file locks: use
+# a ReadWriteMany volume whose filesystem supports them). kubectl apply -f this file;
+# set the image to one with ronin and the repository at /work.
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: ronin-sweep-{name}
+spec:
+  completionMode: Indexed
+  completions: {n}
+  parallelism: {n}
+  backoffLimit: {n}
+  template:
+    spec:
+      restartPolicy: OnFailure
+      containers:
+        - name: worker
+          image: ronin:latest
+          workingDir: /work
+          command: ["ronin", "--experiments", "{exp}", "sweep", "{file}", "--worker"]
+          volumeMounts:
+            - name: work
+              mountPath: /work
+      volumes:
+        - name: work
+          persistentVolumeClaim:
+            claimName: ronin-work
+"#,
+                name = sweep.name,
+            ),
+        ),
+    };
+    ronin_store::write_atomic(&path, text.as_bytes())?;
+    println!("{}", path.display());
     Ok(ExitCode::SUCCESS)
 }
