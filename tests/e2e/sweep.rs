@@ -368,3 +368,76 @@ fn emitted_cluster_jobs_run_workers_of_the_sweep() {
     }
     assert!(runs(&exp).is_empty(), "emitting trains nothing");
 }
+
+#[test]
+fn the_example_sweep_checks_all_its_trials() {
+    require_data();
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let out = ronin(
+        tmp.path(),
+        &[
+            "sweep",
+            "pipelines/sweeps/fashion_lr_bs_dropout.ron",
+            "--dry-run",
+        ],
+    );
+    ok(&out);
+    assert!(
+        stderr(&out).contains("checked trials are valid pipelines"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stdout(&out).lines().count() >= 8, "{}", stdout(&out));
+}
+
+#[test]
+fn the_lr_range_test_plots_the_loss_and_suggests_an_lr() {
+    require_data();
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let exp = tmp.path().join("experiments");
+    let base = write(tmp.path(), "sweep_base.ron", BASE);
+    let out = ronin(
+        &exp,
+        &[
+            "tune", "lr", &base, "--steps", "40", "--min", "1e-6", "--max", "1",
+        ],
+    );
+    ok(&out);
+    let lr: f64 = stdout(&out)
+        .trim()
+        .parse()
+        .expect("the suggestion on stdout");
+    assert!((1e-6..=1.0).contains(&lr), "{lr}");
+    let err = stderr(&out);
+    let plot = err
+        .lines()
+        .find_map(|l| l.strip_prefix("plot: "))
+        .expect("plot path");
+    let png = std::fs::read(plot).expect("plot");
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    let csv = read(&Path::new(plot).with_file_name("lr_range.csv"));
+    let rows: Vec<Vec<f64>> = csv
+        .lines()
+        .skip(1)
+        .map(|l| {
+            l.split(',')
+                .filter(|c| !c.is_empty())
+                .map(|c| c.parse().expect("number"))
+                .collect()
+        })
+        .collect();
+    assert!(rows.len() >= 30, "{csv}");
+    assert!(
+        rows.windows(2).all(|w| w[1][0] > w[0][0]),
+        "the lr grows every batch"
+    );
+    assert!(
+        (rows[0][0] - 1e-6).abs() < 1e-12,
+        "starts at --min: {}",
+        rows[0][0]
+    );
+    assert!(
+        runs(&exp).is_empty(),
+        "the range test is not an experiment run"
+    );
+}

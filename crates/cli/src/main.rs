@@ -46,6 +46,9 @@ enum Command {
     Watch(commands::watch::Args),
     /// A hyperparameter search (grid, random, TPE) over any pipeline field.
     Sweep(commands::sweep::Args),
+    /// Tuning aids: `ronin tune lr FILE`, the learning-rate range test.
+    #[command(subcommand)]
+    Tune(commands::tune::Tune),
     /// Export a run's model to ONNX and verify it against the trained model.
     Export(commands::export::Args),
     /// Classify images (PNG/JPEG/BMP) or an IDX file with an exported ONNX model.
@@ -75,6 +78,7 @@ fn main() -> ExitCode {
         Command::Gc(args) => commands::runs::gc(args, &cli.experiments),
         Command::Watch(args) => commands::watch::run(args, &cli.experiments),
         Command::Sweep(args) => commands::sweep::run(args, &cli.experiments),
+        Command::Tune(t) => commands::tune::run(t, &cli.experiments),
         Command::Export(args) => commands::export::run(args, &cli.experiments),
         Command::Predict(args) => commands::predict::run(args),
     };

@@ -4,6 +4,7 @@ pub mod predict;
 pub mod runs;
 pub mod sweep;
 pub mod train;
+pub mod tune;
 pub mod watch;
 
 use std::path::Path;

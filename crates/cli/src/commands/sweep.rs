@@ -83,6 +83,8 @@ struct State {
 
 struct Sweep {
     name: String,
+    /// The folder of the sweep file, where the best pipeline is written.
+    dir: PathBuf,
     file: SweepFile,
     base: PathBuf,
     state_path: PathBuf,
@@ -192,6 +194,7 @@ pub fn run(args: Args, experiments: &Path) -> anyhow::Result<ExitCode> {
         .map_or_else(|| "sweep".to_owned(), |s| s.to_string_lossy().into_owned());
     let dir = args.file.parent().unwrap_or(Path::new("."));
     let sweep = Sweep {
+        dir: dir.to_owned(),
         base: dir.join(&file.base),
         maximise: file.mode.maximise(&file.metric),
         state_path: experiments.join(".sweeps").join(&name).join("state.json"),
@@ -642,9 +645,7 @@ fn finish(sweep: &Sweep, state: &State) -> anyhow::Result<ExitCode> {
         anyhow::bail!("the best trial has no run directory");
     };
     let resolved = fs_err::read_to_string(run.join(ronin_store::RESOLVED))?;
-    let out = sweep
-        .base
-        .with_file_name(format!("{}.best.ron", sweep.name));
+    let out = sweep.dir.join(format!("{}.best.ron", sweep.name));
     let header = format!(
         "// The best trial ({}) of sweep '{}': {} = {:.6}, run {}.\n// Its values: {}\n// Train it: ronin train {}\n",
         best.number,
