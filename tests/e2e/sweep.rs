@@ -89,6 +89,20 @@ fn a_grid_sweep_runs_tagged_trials_writes_the_best_pipeline_and_resumes() {
     assert!(text.starts_with("// The best trial"), "{text}");
     let check = ronin(&exp, &["check", &best]);
     ok(&check);
+    assert!(
+        text.contains("epochs: 2,"),
+        "the best pipeline keeps the base's epochs, not the sweep's fixed 1:\n{text}"
+    );
+
+    // TensorBoard's HParams plugin sees each trial's swept values.
+    let events = python_script("read_board.py", &[&trials[0].join("events")]);
+    ok(&events);
+    let board: serde_json::Value = serde_json::from_str(&stdout(&events)).expect("JSON");
+    let hp = &board["hparams"]["start"];
+    assert!(
+        hp["optimizer.lr"].is_number() && hp["model.layers[1].units"].is_number(),
+        "{hp}"
+    );
 
     // Running the sweep again does no trial twice.
     let again = ronin(&exp, &["sweep", &sweep]);

@@ -140,7 +140,8 @@ impl Sweep {
                         }
                     };
                     for v in ends {
-                        let mut values = probes[0].values.clone();
+                        let mut values =
+                            probes.first().map(|t| t.values.clone()).unwrap_or_default();
                         values.insert(param.path.clone(), v);
                         probes.push(Trial { number: n, values });
                         n += 1;
@@ -310,6 +311,15 @@ impl StateStore {
     }
 }
 
+/// Trial `number` of a state re-read from disk (someone may have deleted it meanwhile).
+fn trial_mut(state: &mut State, number: usize) -> anyhow::Result<&mut TrialState> {
+    state.trials.get_mut(number).with_context(|| {
+        format!(
+            "trial {number} vanished from the sweep's state; was it deleted while the sweep ran?"
+        )
+    })
+}
+
 /// A trial this worker claimed, with the lock that says so.
 struct Claim {
     index: usize,
@@ -461,7 +471,7 @@ fn run_trials(
             Ok(p) => p,
             Err(e) => {
                 store.update(|s| {
-                    let t = &mut s.trials[number];
+                    let t = trial_mut(s, number)?;
                     t.status = TrialStatus::Failed;
                     t.message = Some(e.clone());
                     Ok(())
@@ -471,7 +481,7 @@ fn run_trials(
             }
         };
         eprintln!(
-            "trial {} of {total}: {}",
+            "trial {number} ({} of {total}): {}",
             number + 1,
             describe(&claim.values)
         );
@@ -494,7 +504,7 @@ fn run_trials(
         };
         let outcome = train(&pipeline, &opts);
         let interrupted = store.update(|s| {
-            let t = &mut s.trials[number];
+            let t = trial_mut(s, number)?;
             match &outcome {
                 Ok(o) => {
                     t.run = Some(o.run_dir.clone());
@@ -644,10 +654,24 @@ fn finish(sweep: &Sweep, state: &State) -> anyhow::Result<ExitCode> {
     let Some(run) = &best.run else {
         anyhow::bail!("the best trial has no run directory");
     };
-    let resolved = fs_err::read_to_string(run.join(ronin_store::RESOLVED))?;
+    // The base pipeline with the best values: the sweep's fixed `set` (fewer epochs, less
+    // data) is for searching, not for the run that follows.
+    let resolved = match super::load_pipeline(
+        &sweep.base,
+        &best
+            .values
+            .iter()
+            .map(|(k, v)| Override::new(k, ronin_sweep::value_to_ron(v)))
+            .collect::<Vec<_>>(),
+    ) {
+        Ok(p) => p
+            .resolved_ron()
+            .map_err(|e| anyhow::anyhow!("cannot print the best pipeline: {e}"))?,
+        Err(e) => anyhow::bail!("the best values no longer make a valid pipeline: {e}"),
+    };
     let out = sweep.dir.join(format!("{}.best.ron", sweep.name));
     let header = format!(
-        "// The best trial ({}) of sweep '{}': {} = {:.6}, run {}.\n// Its values: {}\n// Train it: ronin train {}\n",
+        "// The best trial ({}) of sweep '{}': {} = {:.6}, run {}.\n// Its values: {}\n// This is the base pipeline with those values; the sweep's fixed values are left out.\n// Train it: ronin train {}\n",
         best.number,
         sweep.name,
         sweep.file.metric,
