@@ -146,6 +146,24 @@ setup_data() {
   rm -rf "$dest" && mv "$dest.partial" "$dest"
 }
 
+setup_web() {
+  # uPlot, the viewer page's chart library, from its npm package (nothing is copied into
+  # the repository; `ronin view` serves these two files).
+  local dest="$DEPS/web/uplot"
+  if [ -f "$dest/.ok-1.6.32" ]; then return; fi
+  command -v npm >/dev/null || fail "npm is needed to fetch the viewer's chart library (apt-get install npm)"
+  say "fetching the npm package uplot@1.6.32 for ronin view into .ronin/web"
+  if ! ls "$CACHE/npm"/uplot-1.6.32.tgz >/dev/null 2>&1; then
+    (cd "$CACHE/npm" && npm pack --silent uplot@1.6.32 >/dev/null) || fail "npm pack uplot@1.6.32 failed"
+  fi
+  rm -rf "$dest.partial" && mkdir -p "$dest.partial"
+  tar -xzf "$CACHE/npm/uplot-1.6.32.tgz" -C "$dest.partial" package/dist/uPlot.iife.min.js package/dist/uPlot.min.css package/LICENSE ||
+    { rm -rf "$dest.partial"; fail "unpacking uplot failed"; }
+  mv "$dest.partial/package/dist" "$dest.partial/dist" && mv "$dest.partial/package/LICENSE" "$dest.partial/LICENSE" && rmdir "$dest.partial/package"
+  touch "$dest.partial/.ok-1.6.32"
+  rm -rf "$dest" && mkdir -p "$DEPS/web" && mv "$dest.partial" "$dest"
+}
+
 setup_cuda_venv() {
   local venv="$DEPS/venv-cuda"
   if [ -f "$venv/.ok-2.13.0" ]; then return; fi
@@ -173,6 +191,7 @@ setup_libtorch
 setup_onnxruntime
 setup_data
 setup_venv
+setup_web
 [ "$WANT_BENCH" = 1 ] && setup_bench_venv
 if [ "$WANT_CUDA" = 1 ]; then
   setup_cuda_venv

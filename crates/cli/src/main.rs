@@ -49,6 +49,8 @@ enum Command {
     /// Tuning aids: `ronin tune lr FILE`, the learning-rate range test.
     #[command(subcommand)]
     Tune(commands::tune::Tune),
+    /// The training-log viewer: a local web page of every run, live.
+    View(commands::view::Args),
     /// Export a run's model to ONNX and verify it against the trained model.
     Export(commands::export::Args),
     /// Classify images (PNG/JPEG/BMP) or an IDX file with an exported ONNX model.
@@ -79,6 +81,7 @@ fn main() -> ExitCode {
         Command::Watch(args) => commands::watch::run(args, &cli.experiments),
         Command::Sweep(args) => commands::sweep::run(args, &cli.experiments),
         Command::Tune(t) => commands::tune::run(t, &cli.experiments),
+        Command::View(args) => commands::view::run(args, &cli.experiments),
         Command::Export(args) => commands::export::run(args, &cli.experiments),
         Command::Predict(args) => commands::predict::run(args),
     };

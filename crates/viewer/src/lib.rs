@@ -14,6 +14,7 @@ mod error;
 mod proto;
 mod record;
 mod scalars;
+mod server;
 mod tail;
 #[cfg(test)]
 mod test_events;
@@ -21,4 +22,5 @@ mod test_events;
 pub use error::{RecordPart, ViewerError};
 pub use record::{encode_record, masked_crc32c};
 pub use scalars::{ScalarLog, ScalarPoint};
+pub use server::{Viewer, ViewerOptions, downsample, percent_decode, plain_name};
 pub use tail::{EventTail, event_files, read_scalars};

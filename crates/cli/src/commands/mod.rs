@@ -5,6 +5,7 @@ pub mod runs;
 pub mod sweep;
 pub mod train;
 pub mod tune;
+pub mod view;
 pub mod watch;
 
 use std::path::Path;
