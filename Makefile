@@ -11,7 +11,7 @@ demo:
 
 # Every test: unit tests of each crate and the end-to-end tests in tests/.
 test:
-	bash .ci/setup.sh
+	bash .ci/setup.sh --test
 	cargo test --workspace
 
 lint:

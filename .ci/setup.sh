@@ -4,8 +4,11 @@
 #   bash .ci/setup.sh            CPU libtorch, ONNX Runtime, MNIST + Fashion-MNIST as IDX, test venv
 #   bash .ci/setup.sh --cuda     additionally a venv with the full CUDA torch==2.13.0 (see README)
 #   bash .ci/setup.sh --bench    additionally a venv with torch==2.13.0 (run on the CPU) for the benchmark peer
+#   bash .ci/setup.sh --test     additionally what the browser tests of `ronin view` need: Debian's
+#                                chromium (apt-get, when missing) and playwright-core (npm)
 #
-# Everything lands in .ronin/ (ignored by git). Only pip and npm reach the network.
+# Everything lands in .ronin/ (ignored by git), but chromium. Only pip, npm and (for --test)
+# apt-get reach the network.
 # A failed step removes what it half-wrote and prints how to retry.
 set -euo pipefail
 
@@ -15,12 +18,14 @@ CACHE="$DEPS/cache"
 PY="${PYTHON:-python3}"
 WANT_CUDA=0
 WANT_BENCH=0
+WANT_BROWSER=0
 for arg in "$@"; do
   case "$arg" in
     --cuda) WANT_CUDA=1 ;;
     --bench) WANT_BENCH=1 ;;
-    -h | --help) sed -n '2,10p' "$0"; exit 0 ;;
-    *) echo "setup: unknown option '$arg' (expected --cuda or --bench)" >&2; exit 2 ;;
+    --test) WANT_BROWSER=1 ;;
+    -h | --help) sed -n '2,14p' "$0"; exit 0 ;;
+    *) echo "setup: unknown option '$arg' (expected --cuda, --bench or --test)" >&2; exit 2 ;;
   esac
 done
 if [ "$WANT_CUDA" = 0 ] && [ "${RONIN_CUDA:-auto}" = auto ] && command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
@@ -164,6 +169,28 @@ setup_web() {
   rm -rf "$dest" && mkdir -p "$DEPS/web" && mv "$dest.partial" "$dest"
 }
 
+setup_browser() {
+  # The viewer's browser tests: Debian's Chromium, driven by playwright-core from npm.
+  local web="$DEPS/web"
+  if [ ! -x /usr/bin/chromium ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      say "installing Debian's chromium for the viewer's browser tests (apt-get)"
+      { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } ||
+        fail "apt-get could not install chromium"
+    else
+      fail "the viewer's browser tests need Debian's chromium: sudo apt-get install chromium"
+    fi
+  fi
+  if [ ! -f "$web/node_modules/playwright-core/.ok-1.64.1" ]; then
+    say "installing playwright-core@1.64.1 from npm into .ronin/web"
+    mkdir -p "$web"
+    [ -f "$web/package.json" ] || echo '{"name": "ronin-web-deps", "private": true}' >"$web/package.json"
+    (cd "$web" && npm install --silent --no-audit --no-fund playwright-core@1.64.1 >/dev/null) ||
+      fail "npm install playwright-core@1.64.1 failed"
+    touch "$web/node_modules/playwright-core/.ok-1.64.1"
+  fi
+}
+
 setup_cuda_venv() {
   local venv="$DEPS/venv-cuda"
   if [ -f "$venv/.ok-2.13.0" ]; then return; fi
@@ -192,6 +219,7 @@ setup_onnxruntime
 setup_data
 setup_venv
 setup_web
+[ "$WANT_BROWSER" = 1 ] && setup_browser
 [ "$WANT_BENCH" = 1 ] && setup_bench_venv
 if [ "$WANT_CUDA" = 1 ]; then
   setup_cuda_venv

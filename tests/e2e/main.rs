@@ -9,4 +9,5 @@ mod resume;
 mod slice;
 mod store;
 mod sweep;
+mod view;
 mod watch;

@@ -23,4 +23,4 @@ pub use error::{RecordPart, ViewerError};
 pub use record::{encode_record, masked_crc32c};
 pub use scalars::{ScalarLog, ScalarPoint};
 pub use server::{Viewer, ViewerOptions, downsample, percent_decode, plain_name};
-pub use tail::{EventTail, event_files, read_scalars};
+pub use tail::{EventTail, LoggedImage, event_files, read_images, read_scalars};

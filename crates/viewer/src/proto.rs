@@ -34,11 +34,25 @@ pub(crate) struct SummaryValue {
     /// Part of the `value` oneof, so its presence is meaningful (0.0 is still written).
     #[prost(float, optional, tag = "2")]
     pub simple_value: Option<f32>,
+    /// Part of the `value` oneof: an encoded image (PNG), as TensorBoard's Images tab shows.
+    #[prost(message, optional, tag = "4")]
+    pub image: Option<Image>,
     #[prost(message, optional, tag = "8")]
     pub tensor: Option<TensorProto>,
     /// Writers keep this only on the first value of each tag in a file.
     #[prost(message, optional, tag = "9")]
     pub metadata: Option<SummaryMetadata>,
+}
+
+/// `tensorflow.Summary.Image`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub(crate) struct Image {
+    #[prost(int32, tag = "1")]
+    pub height: i32,
+    #[prost(int32, tag = "2")]
+    pub width: i32,
+    #[prost(bytes = "vec", tag = "4")]
+    pub encoded_image_string: Vec<u8>,
 }
 
 /// `tensorflow.SummaryMetadata`.

@@ -8,6 +8,7 @@
 //! | `/assets/uPlot.iife.min.js`, `/assets/uPlot.min.css` | the chart library, from the folder the set-up installed it in |
 //! | `/api/runs` | every run: record, duration, key hyperparameters |
 //! | `/api/run/PIPELINE/ID` | one run: record, pipeline texts, test report, per-class scores, checkpoints |
+//! | `/api/image/PIPELINE/ID/N` | the run's N-th logged image (PNG) |
 //! | `/api/scalars/PIPELINE/ID?points=N` | every scalar series, each downsampled to at most N points (min and max of each bucket kept) |
 //! | `/api/diff/PIPELINE/ID/PIPELINE/ID` | the unified diff of two runs' resolved pipelines |
 //! | `/api/events` | server-sent events: `{"run": "PIPELINE/ID"}` when a run's files change |
@@ -89,6 +90,10 @@ impl Viewer {
     /// Serves until the process ends, each request on its own thread.
     pub fn run(self) {
         let shared = Arc::new(Shared {
+            exports: self
+                .root
+                .parent()
+                .map_or_else(|| PathBuf::from("exports"), |p| p.join("exports")),
             root: self.root,
             assets: self.assets,
             addr: self.addr,
@@ -103,6 +108,8 @@ impl Viewer {
 struct Shared {
     root: PathBuf,
     assets: PathBuf,
+    /// Where `ronin export` writes models and manifests (the run page lists its own).
+    exports: PathBuf,
     addr: SocketAddr,
 }
 
@@ -252,8 +259,18 @@ impl Shared {
             }
             ["api", "runs"] => json_reply(200, &self.runs()),
             ["api", "run", p, id] => match self.run_dir(p, id) {
-                Some(dir) => json_reply(200, &run_detail(&dir)),
+                Some(dir) => json_reply(200, &run_detail(&dir, &self.exports)),
                 None => error(404, "no such run"),
+            },
+            ["api", "image", p, id, n] => match (self.run_dir(p, id), n.parse::<usize>()) {
+                (Some(dir), Ok(n)) => match crate::read_images(dir.join(ronin_store::EVENTS)) {
+                    Ok(images) => match images.into_iter().nth(n) {
+                        Some(img) => reply(200, "image/png", img.encoded),
+                        None => error(404, "no such image"),
+                    },
+                    Err(e) => error(500, &e.to_string()),
+                },
+                _ => error(404, "no such image"),
             },
             ["api", "scalars", p, id] => match self.run_dir(p, id) {
                 Some(dir) => {
@@ -413,7 +430,41 @@ fn hparams(dir: &Path) -> Value {
     })
 }
 
-fn run_detail(dir: &Path) -> Value {
+/// The model summary (layer, output shape, parameters) from the run's resolved pipeline
+/// and recorded input shape.
+fn model_summary(dir: &Path) -> Option<String> {
+    let text = fs_err::read_to_string(dir.join(ronin_store::RESOLVED)).ok()?;
+    let file: ronin_spec::PipelineFile = ron::from_str(&text).ok()?;
+    let data: Value =
+        serde_json::from_str(&fs_err::read_to_string(dir.join("data.json")).ok()?).ok()?;
+    let shape: Vec<usize> = data["input_shape"]
+        .as_array()?
+        .iter()
+        .filter_map(|v| v.as_u64().map(|x| x as usize))
+        .collect();
+    let graph = ronin_spec::graph::build_graph(shape, &file.model.layers).ok()?;
+    Some(ronin_spec::summary::render(&graph))
+}
+
+/// Export manifests in `exports` whose source is this run.
+fn exports_of(dir: &Path, exports: &Path) -> Vec<Value> {
+    let id = dir.file_name().map(|n| n.to_string_lossy().into_owned());
+    std::fs::read_dir(exports)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+        .filter_map(|e| {
+            let m: Value = serde_json::from_str(&fs_err::read_to_string(e.path()).ok()?).ok()?;
+            let text = m.to_string();
+            id.as_deref().is_some_and(|id| text.contains(id)).then(
+                || json!({ "manifest": e.file_name().to_string_lossy(), "parity": m["parity"] }),
+            )
+        })
+        .collect()
+}
+
+fn run_detail(dir: &Path, exports: &Path) -> Value {
     let record = ronin_store::read_record(dir)
         .ok()
         .and_then(|r| serde_json::to_value(r).ok())
@@ -442,7 +493,20 @@ fn run_detail(dir: &Path) -> Value {
         })
         .collect();
     checkpoints.sort_by_key(|c| c["name"].as_str().map(str::to_owned));
-    json!({ "record": record, "files": files, "checkpoints": checkpoints })
+    let images: Vec<Value> = crate::read_images(dir.join(ronin_store::EVENTS))
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+        .map(|(i, img)| json!({ "index": i, "tag": img.tag, "step": img.step, "width": img.width, "height": img.height }))
+        .collect();
+    json!({
+        "record": record,
+        "files": files,
+        "checkpoints": checkpoints,
+        "summary": model_summary(dir),
+        "exports": exports_of(dir, exports),
+        "images": images,
+    })
 }
 
 /// Every scalar series of a run, each cut to at most `points` points.

@@ -165,5 +165,43 @@ impl EventTail {
     }
 }
 
+/// An image a run logged (TensorBoard's Images tab): its tag, step and encoded bytes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoggedImage {
+    pub tag: String,
+    pub step: i64,
+    pub width: i32,
+    pub height: i32,
+    /// PNG (or whatever the writer encoded).
+    pub encoded: Vec<u8>,
+}
+
+/// Every image summary in the event files at `path` (complete, CRC-checked records).
+pub fn read_images(path: impl AsRef<Path>) -> Result<Vec<LoggedImage>, ViewerError> {
+    use prost::Message;
+    let mut out = Vec::new();
+    for file in event_files(path.as_ref())? {
+        let buf = fs_err::read(&file)?;
+        let found = split_records(&file, 0, &buf)?;
+        for record in &found.records {
+            let Ok(event) = crate::proto::Event::decode(record.data) else {
+                continue;
+            };
+            for value in event.summary.into_iter().flat_map(|s| s.value) {
+                if let Some(img) = value.image {
+                    out.push(LoggedImage {
+                        tag: value.tag,
+                        step: event.step,
+                        width: img.width,
+                        height: img.height,
+                        encoded: img.encoded_image_string,
+                    });
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests;

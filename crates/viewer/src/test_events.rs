@@ -110,6 +110,7 @@ impl EventBuilder {
             summary.value.push(SummaryValue {
                 tag: tag.to_owned(),
                 simple_value,
+                image: None,
                 tensor,
                 metadata,
             });

@@ -104,8 +104,8 @@ function renderCharts() {
     const opts = {
       width: 480, height: 240,
       scales: { x: { time: false }, y: log ? { distr: 3 } : {} },
-      series: [{ label: wall ? "seconds" : "step" }, ...runs.map((k, i) => ({ label: k, stroke: COLORS[i % COLORS.length], spanGaps: true, points: { show: false } }))],
-      axes: [{}, {}],
+      series: [{ label: wall ? "seconds" : "step" }, ...runs.map((k, i) => ({ label: k, stroke: COLORS[i % COLORS.length], spanGaps: true, points: { show: perRun[i].length < 60, size: 5 } }))],
+      axes: [{}, { size: 60, values: (u, vals) => vals.map((v) => (v == null ? "" : Number(v.toPrecision(4)))) }],
       cursor: { drag: { x: true, y: false } },
     };
     state.charts.push(new uPlot(opts, data, div));
@@ -138,9 +138,12 @@ async function openRun(k) {
   $("detail").innerHTML = `<h2>${esc(k)}</h2>
     <p>status ${esc(d.record.status)}${d.record.message ? " — " + esc(d.record.message) : ""}; commit ${esc((d.record.git && d.record.git.commit) || "–")}${d.record.git && d.record.git.dirty ? " (dirty)" : ""}; seed ${d.record.seed}; device ${esc(d.record.device)}</p>
     <p>checkpoints: ${d.checkpoints.map((c) => `${esc(c.name)} (${(c.bytes / 1048576).toFixed(1)} MiB)`).join(", ") || "none"}</p>
+    <p>exports: ${d.exports.map((e) => `${esc(e.manifest)} (parity ${e.parity && typeof e.parity.max_abs_diff === "number" ? e.parity.max_abs_diff.toExponential(2) : "–"})`).join(", ") || "none"}</p>
     <h3>pipeline.ron</h3><pre>${highlightRon(d.files["pipeline.ron"] || "")}</pre>
+    <h3>model</h3><pre>${esc(d.summary || "(no model summary: the run has no data.json)")}</pre>
     <label>diff against <select id="diff-with"><option value="">(choose a run)</option>${others.map((o) => `<option>${esc(o)}</option>`).join("")}</select></label>
-    <pre id="diff"></pre>${confusion}`;
+    <pre id="diff"></pre>${confusion}
+    <h3>images</h3><div id="images">${d.images.map((im) => `<figure><img alt="${esc(im.tag)}" src="/api/image/${encodeURIComponent(p)}/${encodeURIComponent(id)}/${im.index}"><figcaption>${esc(im.tag)} (step ${im.step})</figcaption></figure>`).join("") || "none logged"}</div>`;
   $("diff-with").onchange = async (e) => {
     const o = e.target.value;
     if (!o) return;
