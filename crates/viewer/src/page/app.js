@@ -84,17 +84,24 @@ function renderCharts() {
   const runs = [...state.selected].filter((k) => state.scalars.has(k));
   const tags = [...new Set(runs.flatMap((k) => Object.keys(state.scalars.get(k))))].sort();
   const tf = $("tagfilter").value.toLowerCase();
-  const w = Number($("smoothing").value), wall = $("xaxis").value === "wall", log = $("logscale").checked;
+  const w = Number($("smoothing").value), axis = $("xaxis").value, wall = axis === "wall", log = $("logscale").checked;
+  // Batch-level and test tags are logged at optimizer steps, epoch-level ones at their epoch.
+  const stepsPerEpoch = (k) => {
+    const r = state.runs.find((x) => key(x) === k);
+    return r && r.epochs_completed > 0 && r.final_metrics.step ? r.final_metrics.step / r.epochs_completed : 1;
+  };
   for (const tag of tags.filter((t) => !tf || t.toLowerCase().includes(tf))) {
     const perRun = runs.map((k) => state.scalars.get(k)[tag] || []);
     const t0 = perRun.map((rows) => (rows.length ? rows[0][1] : 0));
-    const xs = [...new Set(perRun.flatMap((rows, i) => rows.map((r) => (wall ? r[1] - t0[i] : r[0]))))].sort((a, b) => a - b);
+    const scale = runs.map((k) => (axis === "epoch" && (tag.startsWith("batch/") || tag.startsWith("test/")) ? stepsPerEpoch(k) : 1));
+    const xOf = (r, i) => (wall ? r[1] - t0[i] : r[0] / scale[i]);
+    const xs = [...new Set(perRun.flatMap((rows, i) => rows.map((r) => xOf(r, i))))].sort((a, b) => a - b);
     const index = new Map(xs.map((x, i) => [x, i]));
     const data = [xs];
     perRun.forEach((rows, i) => {
       const ys = new Array(xs.length).fill(null);
       const sm = smooth(rows.map((r) => r[2]), tag.startsWith("batch/") || w > 0 ? w : 0);
-      rows.forEach((r, j) => { ys[index.get(wall ? r[1] - t0[i] : r[0])] = sm[j]; });
+      rows.forEach((r, j) => { ys[index.get(xOf(r, i))] = sm[j]; });
       data.push(ys);
     });
     const div = document.createElement("div");
@@ -104,7 +111,7 @@ function renderCharts() {
     const opts = {
       width: 480, height: 240,
       scales: { x: { time: false }, y: log ? { distr: 3 } : {} },
-      series: [{ label: wall ? "seconds" : "step" }, ...runs.map((k, i) => ({ label: k, stroke: COLORS[i % COLORS.length], spanGaps: true, points: { show: perRun[i].length < 60, size: 5 } }))],
+      series: [{ label: wall ? "seconds" : axis }, ...runs.map((k, i) => ({ label: k, stroke: COLORS[i % COLORS.length], spanGaps: true, points: { show: perRun[i].length < 60, size: 5 } }))],
       axes: [{}, { size: 60, values: (u, vals) => vals.map((v) => (v == null ? "" : Number(v.toPrecision(4)))) }],
       cursor: { drag: { x: true, y: false } },
     };
