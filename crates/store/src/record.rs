@@ -65,3 +65,19 @@ pub struct RunRecord {
     #[serde(default)]
     pub fingerprint: Option<String>,
 }
+
+impl RunRecord {
+    /// Seconds from start to end, or to now for a run still `Running`; `None` when the
+    /// times cannot be read or an ended run has no end.
+    pub fn duration_seconds(&self) -> Option<f64> {
+        use time::OffsetDateTime;
+        use time::format_description::well_known::Rfc3339;
+        let start = OffsetDateTime::parse(&self.started, &Rfc3339).ok()?;
+        let end = match &self.ended {
+            Some(e) => OffsetDateTime::parse(e, &Rfc3339).ok()?,
+            None if self.status == RunStatus::Running => OffsetDateTime::now_utc(),
+            None => return None,
+        };
+        Some((end - start).as_seconds_f64().max(0.0))
+    }
+}

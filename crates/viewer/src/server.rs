@@ -324,7 +324,10 @@ impl Shared {
                 let mut v = serde_json::to_value(&r.record).unwrap_or(Value::Null);
                 if let Value::Object(m) = &mut v {
                     m.insert("hparams".into(), hparams(&r.path));
-                    m.insert("duration_seconds".into(), json!(duration(&r.record)));
+                    m.insert(
+                        "duration_seconds".into(),
+                        json!(r.record.duration_seconds()),
+                    );
                 }
                 v
             })
@@ -399,17 +402,6 @@ impl Shared {
         }
         drop(watcher);
     }
-}
-
-fn duration(r: &ronin_store::RunRecord) -> Option<f64> {
-    use time::OffsetDateTime;
-    use time::format_description::well_known::Rfc3339;
-    let start = OffsetDateTime::parse(&r.started, &Rfc3339).ok()?;
-    let end = match &r.ended {
-        Some(e) => OffsetDateTime::parse(e, &Rfc3339).ok()?,
-        None => OffsetDateTime::now_utc(),
-    };
-    Some((end - start).as_seconds_f64().max(0.0))
 }
 
 /// The hyperparameters the runs table shows, from the run's resolved pipeline.

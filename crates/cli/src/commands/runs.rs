@@ -6,8 +6,6 @@ use std::process::ExitCode;
 use anyhow::Context;
 use ronin_store::{RunEntry, RunRecord, RunStatus};
 use serde::Serialize;
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum StatusArg {
@@ -80,15 +78,8 @@ struct JsonRun<'a> {
     record: &'a RunRecord,
 }
 
-/// Seconds from start to end (or to now, for a run still going).
 fn duration(r: &RunRecord) -> Option<f64> {
-    let start = OffsetDateTime::parse(&r.started, &Rfc3339).ok()?;
-    let end = match &r.ended {
-        Some(e) => OffsetDateTime::parse(e, &Rfc3339).ok()?,
-        None if r.status == RunStatus::Running => OffsetDateTime::now_utc(),
-        None => return None,
-    };
-    Some((end - start).as_seconds_f64().max(0.0))
+    r.duration_seconds()
 }
 
 fn human_duration(seconds: Option<f64>) -> String {
