@@ -15,7 +15,11 @@ const COLUMNS = [
   ["batch", (r) => r.hparams && r.hparams.batch_size],
   ["best", (r) => r.best && r.best.value], ["final val_acc", (r) => r.final_metrics.val_accuracy],
   ["test acc", (r) => r.test_metrics.test_accuracy],
+  ["sweep", (r) => (r.tags && r.tags.sweep ? `${r.tags.sweep}#${String(r.tags.trial).padStart(4, "0")}` : undefined)],
 ];
+
+/// A sweep trial's swept values (its `hp.*` tags), for the table and the filter.
+const swept = (r) => Object.entries(r.tags || {}).filter(([k]) => k.startsWith("hp.")).map(([k, v]) => `${k.slice(3)}=${v}`).join(" ");
 
 async function getJSON(url) {
   const res = await fetch(url);
@@ -40,7 +44,7 @@ function renderRuns() {
   const q = $("filter").value.toLowerCase();
   const col = COLUMNS.find(([n]) => n === state.sort.key);
   const rows = state.runs
-    .filter((r) => !q || `${key(r)} ${r.status} ${r.hparams ? r.hparams.optimizer : ""}`.toLowerCase().includes(q))
+    .filter((r) => !q || `${key(r)} ${r.status} ${r.hparams ? r.hparams.optimizer : ""} ${(r.tags && r.tags.sweep) || ""} ${swept(r)}`.toLowerCase().includes(q))
     .sort((a, b) => {
       const va = col && col[1] ? col[1](a) : 0, vb = col && col[1] ? col[1](b) : 0;
       const c = va === vb ? 0 : va === undefined || va === null ? 1 : vb === undefined || vb === null ? -1 : va < vb ? -1 : 1;
@@ -56,7 +60,8 @@ function renderRuns() {
       <td class="num">${dur}</td><td class="num">${r.epochs_completed}</td>
       <td>${r.hparams ? esc(r.hparams.optimizer) : "–"}</td><td class="num">${r.hparams ? r.hparams.lr.toExponential(1) : "–"}</td>
       <td class="num">${r.hparams ? r.hparams.batch_size : "–"}</td><td>${best}</td>
-      <td class="num">${fmt(r.final_metrics.val_accuracy)}</td><td class="num">${fmt(r.test_metrics.test_accuracy)}</td></tr>`;
+      <td class="num">${fmt(r.final_metrics.val_accuracy)}</td><td class="num">${fmt(r.test_metrics.test_accuracy)}</td>
+      <td title="${esc(swept(r))}">${r.tags && r.tags.sweep ? `${esc(r.tags.sweep)} #${esc(r.tags.trial)}: ${esc(swept(r))}` : ""}</td></tr>`;
   }).join("");
 }
 
