@@ -19,7 +19,7 @@ esac
 $ronin check "$PIPELINE"
 start=$(date +%s)
 run=$($ronin train "$PIPELINE")
-echo "trained in $(( $(date +%s) - start )) s"
+echo "ronin train: $(( $(date +%s) - start )) s (0 when this exact experiment had already run)"
 model=$($ronin export "$run")
 echo
 echo "predictions for the first eight images of $images:"
