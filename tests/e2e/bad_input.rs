@@ -28,6 +28,12 @@ fn malformed_pipeline_reports_line_and_column_and_writes_no_run() {
         "no file:line:column in:\n{err}"
     );
     assert!(err.contains("no run directory was written"), "{err}");
+    // The rustc-style snippet: the offending line, numbered, with the spot marked.
+    assert!(
+        err.contains("4 │     data: (),"),
+        "no source line in:\n{err}"
+    );
+    assert!(err.contains("╰── here"), "no marker in:\n{err}");
     assert!(
         !exp.exists(),
         "a run directory was created for an invalid pipeline"
@@ -50,6 +56,8 @@ fn semantic_errors_are_all_listed_with_their_fields() {
         "lr must be > 0",
         "model.layers[0]",
         "add Flatten before it",
+        "5 │   optimizer: Adam(lr: -1.0),",
+        "╰── optimizer.lr",
     ] {
         assert!(err.contains(needle), "missing '{needle}' in:\n{err}");
     }

@@ -56,7 +56,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 if args.json {
                     reports.push(serde_json::json!({"file": file.display().to_string(), "valid": false, "error": e.to_string()}));
                 } else {
-                    eprintln!("error: {e}");
+                    super::print_spec_error(&e);
                 }
             }
         }

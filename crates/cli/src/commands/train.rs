@@ -154,7 +154,7 @@ pub fn run(args: Args, experiments: &Path) -> anyhow::Result<ExitCode> {
             match super::load_pipeline(file, &overrides) {
                 Ok(p) => (p, Start::Fresh),
                 Err(e) => {
-                    eprintln!("error: {e}");
+                    super::print_spec_error(&e);
                     eprintln!("nothing was trained and no run directory was written.");
                     return Ok(ExitCode::from(crate::exit::INVALID));
                 }

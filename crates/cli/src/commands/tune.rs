@@ -44,7 +44,7 @@ pub fn run(tune: Tune, experiments: &Path) -> anyhow::Result<ExitCode> {
     let base = match super::load_pipeline(&args.file, &args.set) {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("error: {e}");
+            super::print_spec_error(&e);
             return Ok(ExitCode::from(crate::exit::INVALID));
         }
     };
@@ -70,7 +70,7 @@ pub fn run(tune: Tune, experiments: &Path) -> anyhow::Result<ExitCode> {
     let pipeline = match super::load_pipeline(&args.file, &overrides) {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("error: {e}");
+            super::print_spec_error(&e);
             return Ok(ExitCode::from(crate::exit::INVALID));
         }
     };

@@ -92,7 +92,7 @@ pub fn run(args: Args, experiments: &Path) -> anyhow::Result<ExitCode> {
                 ExitCode::SUCCESS
             }
             Err(e) => {
-                eprintln!("error: {e}");
+                super::print_spec_error(&e);
                 ExitCode::from(crate::exit::INVALID)
             }
         });
@@ -235,7 +235,7 @@ impl Watcher {
         let pipeline = match super::load_pipeline(&file, &self.args.set) {
             Ok(p) => p,
             Err(e) => {
-                eprintln!("error: {e}");
+                super::print_spec_error(&e);
                 say(format!(
                     "{} is invalid (checked in {} ms); {}",
                     file.display(),
