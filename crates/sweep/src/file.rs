@@ -51,24 +51,14 @@ pub struct SweepFile {
     pub minutes: Option<f64>,
 }
 
-/// Whether the metric is maximised or minimised; `Auto`: losses down, the rest up.
+/// Whether the metric is maximised or minimised; `Auto` leaves it to the metric's name,
+/// by the pipeline language's rule for monitors (the CLI resolves it).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Goal {
     #[default]
     Auto,
     Max,
     Min,
-}
-
-impl Goal {
-    /// True when larger values of `metric` are better.
-    pub fn maximise(self, metric: &str) -> bool {
-        match self {
-            Goal::Max => true,
-            Goal::Min => false,
-            Goal::Auto => !metric.contains("loss"),
-        }
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -141,8 +131,7 @@ mod tests {
                 startup: 10
             }
         );
-        assert!(!f.mode.maximise(&f.metric));
-        assert!(Goal::Auto.maximise("val_accuracy"));
+        assert_eq!(f.mode, Goal::Auto);
         let Domain::Choice(c) = &f.params[1].domain else {
             panic!("{:?}", f.params[1].domain)
         };

@@ -78,10 +78,6 @@ struct JsonRun<'a> {
     record: &'a RunRecord,
 }
 
-fn duration(r: &RunRecord) -> Option<f64> {
-    r.duration_seconds()
-}
-
 fn human_duration(seconds: Option<f64>) -> String {
     let Some(s) = seconds else {
         return "-".into();
@@ -96,9 +92,6 @@ fn human_duration(seconds: Option<f64>) -> String {
 
 /// A metric of a run by name: its test metrics, its last epoch's, or `best`.
 fn metric(r: &RunRecord, name: &str) -> Option<f64> {
-    if name == "best" {
-        return r.best.as_ref().map(|b| b.value);
-    }
     r.test_metrics
         .get(name)
         .or_else(|| r.final_metrics.get(name))
@@ -106,8 +99,10 @@ fn metric(r: &RunRecord, name: &str) -> Option<f64> {
         .filter(|v| v.is_finite())
 }
 
+/// Whether smaller values of `name` are better: the pipeline language's own rule for a
+/// monitored metric (`Mode::Auto`), and durations.
 fn lower_is_better(name: &str) -> bool {
-    name.contains("loss") || name == "duration"
+    name == "duration" || ronin_spec::Mode::Auto.resolve(name) == ronin_spec::Mode::Min
 }
 
 fn status_name(s: RunStatus) -> &'static str {
@@ -154,14 +149,13 @@ pub fn runs(args: RunsArgs, experiments: &Path) -> anyhow::Result<ExitCode> {
         None | Some("started") => {}
         Some("epochs") => list.sort_by_key(|r| std::cmp::Reverse(r.record.epochs_completed)),
         Some(key) => {
-            let value = |r: &RunEntry| {
-                if key == "duration" {
-                    duration(&r.record)
-                } else {
-                    metric(&r.record, key)
-                }
+            // `best` compares each run's best value in its own metric's direction.
+            let value = |r: &RunEntry| match key {
+                "duration" => r.record.duration_seconds(),
+                "best" => best_score(&r.record),
+                _ => metric(&r.record, key),
             };
-            let low = lower_is_better(key);
+            let low = key != "best" && lower_is_better(key);
             list.sort_by(|a, b| match (value(a), value(b)) {
                 (Some(x), Some(y)) if low => x.total_cmp(&y),
                 (Some(x), Some(y)) => y.total_cmp(&x),
@@ -176,7 +170,7 @@ pub fn runs(args: RunsArgs, experiments: &Path) -> anyhow::Result<ExitCode> {
             .iter()
             .map(|r| JsonRun {
                 path: &r.path,
-                duration_seconds: duration(&r.record),
+                duration_seconds: r.record.duration_seconds(),
                 record: &r.record,
             })
             .collect();
@@ -220,7 +214,7 @@ pub fn runs(args: RunsArgs, experiments: &Path) -> anyhow::Result<ExitCode> {
             rec.started
                 .get(..16)
                 .map_or_else(|| rec.started.clone(), |s| s.replace('T', " ")),
-            human_duration(duration(rec)),
+            human_duration(rec.duration_seconds()),
             rec.epochs_completed.to_string(),
             rec.best.as_ref().map_or("-".into(), |b| {
                 format!("{} {:.4} @{}", b.metric, b.value, b.epoch)
@@ -264,7 +258,7 @@ pub fn show(args: ShowArgs, experiments: &Path) -> anyhow::Result<ExitCode> {
     if args.json {
         let row = JsonRun {
             path: &dir,
-            duration_seconds: duration(&rec),
+            duration_seconds: rec.duration_seconds(),
             record: &rec,
         };
         println!("{}", serde_json::to_string_pretty(&row)?);
@@ -284,7 +278,7 @@ pub fn show(args: ShowArgs, experiments: &Path) -> anyhow::Result<ExitCode> {
         "started     {}   ended {}   ({})",
         rec.started,
         rec.ended.as_deref().unwrap_or("-"),
-        human_duration(duration(&rec))
+        human_duration(rec.duration_seconds())
     );
     println!(
         "git         {}{}",
@@ -486,18 +480,21 @@ pub fn diff(args: DiffArgs, experiments: &Path) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// A run's best monitored value, negated when smaller is better: higher is better.
+fn best_score(r: &RunRecord) -> Option<f64> {
+    r.best.as_ref().map(|b| {
+        if lower_is_better(&b.metric) {
+            -b.value
+        } else {
+            b.value
+        }
+    })
+}
+
 /// How runs of one pipeline are ranked for `gc`: test accuracy when the run has one (the
 /// held-out figure), else its best monitored value.
 fn rank(r: &RunRecord) -> Option<f64> {
-    metric(r, "test_accuracy").or_else(|| {
-        r.best.as_ref().map(|b| {
-            if lower_is_better(&b.metric) {
-                -b.value
-            } else {
-                b.value
-            }
-        })
-    })
+    metric(r, "test_accuracy").or_else(|| best_score(r))
 }
 
 pub fn gc(args: GcArgs, experiments: &Path) -> anyhow::Result<ExitCode> {

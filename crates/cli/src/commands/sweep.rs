@@ -197,7 +197,13 @@ pub fn run(args: Args, experiments: &Path) -> anyhow::Result<ExitCode> {
     let sweep = Sweep {
         dir: dir.to_owned(),
         base: dir.join(&file.base),
-        maximise: file.mode.maximise(&file.metric),
+        maximise: match file.mode {
+            ronin_sweep::Goal::Max => true,
+            ronin_sweep::Goal::Min => false,
+            ronin_sweep::Goal::Auto => {
+                ronin_spec::Mode::Auto.resolve(&file.metric) == ronin_spec::Mode::Max
+            }
+        },
         state_path: experiments.join(".sweeps").join(&name).join("state.json"),
         name,
         file,
