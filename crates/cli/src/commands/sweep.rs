@@ -266,6 +266,7 @@ pub fn run(args: Args, experiments: &Path) -> anyhow::Result<ExitCode> {
 /// `.lock` beside it, so that worker processes (local, or on a cluster's shared
 /// filesystem) can claim trials from it. A worker holds `trial-N.lock` while it runs trial
 /// N; a trial marked running whose lock nobody holds lost its worker and is taken over.
+#[derive(Clone)]
 struct StateStore {
     path: PathBuf,
     hash: String,
@@ -282,6 +283,19 @@ impl StateStore {
 
     /// Runs `f` on the state under the lock and writes what it leaves.
     fn update<T>(&self, f: impl FnOnce(&mut State) -> anyhow::Result<T>) -> anyhow::Result<T> {
+        self.locked(true, f)
+    }
+
+    /// The state as it is now (read under the lock, not written).
+    fn read(&self) -> anyhow::Result<State> {
+        self.locked(false, |s| Ok(std::mem::take(s)))
+    }
+
+    fn locked<T>(
+        &self,
+        write: bool,
+        f: impl FnOnce(&mut State) -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
         fs_err::create_dir_all(self.dir())?;
         let lock = fs_err::File::create(self.dir().join(".lock"))?;
         lock.file()
@@ -302,18 +316,19 @@ impl StateStore {
                 );
                 state
             }
-            Err(_) => State {
+            // Only a missing state starts a new sweep; any other read error must not be
+            // mistaken for one (and overwrite the trials recorded so far).
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => State {
                 sweep: self.hash.clone(),
                 ..State::default()
             },
+            Err(e) => return Err(e.into()),
         };
         let out = f(&mut state)?;
-        ronin_store::write_atomic(&self.path, &serde_json::to_vec_pretty(&state)?)?;
+        if write {
+            ronin_store::write_atomic(&self.path, &serde_json::to_vec_pretty(&state)?)?;
+        }
         Ok(out)
-    }
-
-    fn read(&self) -> anyhow::Result<State> {
-        self.update(|s| Ok(s.clone()))
     }
 }
 
@@ -384,6 +399,8 @@ fn run_trials(
             sweep.name
         );
     }
+    // Where trial runs are stored (to find a dead worker's run): the base pipeline's name.
+    let pipeline_name = sweep.pipeline(&BTreeMap::new()).map(|p| p.name).ok();
     loop {
         if let Some(m) = sweep.file.minutes
             && started.elapsed().as_secs_f64() > m * 60.0
@@ -391,7 +408,6 @@ fn run_trials(
             eprintln!("the sweep's {m} minutes are spent; no new trial starts");
             break;
         }
-        let pipeline_name = sweep.pipeline(&BTreeMap::new()).map(|p| p.name).ok();
         let claim = store.update(|state| {
             // A trial whose worker is gone (interrupted, killed) first.
             for (i, t) in state.trials.iter_mut().enumerate() {
@@ -553,10 +569,7 @@ fn asha_hook(
     number: usize,
     pruner: ronin_sweep::Pruner,
 ) -> ronin_runner::EpochHook {
-    let store = StateStore {
-        path: store.path.clone(),
-        hash: store.hash.clone(),
-    };
+    let store = store.clone();
     let metric = sweep.file.metric.clone();
     let maximise = sweep.maximise;
     std::sync::Arc::new(move |epoch, metrics| {
