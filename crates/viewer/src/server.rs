@@ -438,9 +438,17 @@ fn model_summary(dir: &Path) -> Option<String> {
     Some(ronin_spec::summary::render(&graph))
 }
 
-/// Export manifests in `exports` whose source is this run.
+/// Export manifests in `exports` whose source run (`source_run_dir`) is this run.
 fn exports_of(dir: &Path, exports: &Path) -> Vec<Value> {
-    let id = dir.file_name().map(|n| n.to_string_lossy().into_owned());
+    // The manifest records the run as it was given (often relative to the repository
+    // root): the same directory, or the same `<pipeline>/<run-id>` when it cannot be found
+    // from here.
+    let tail: Vec<_> = dir.components().rev().take(2).collect();
+    let same_run = |source: &str| {
+        let source = Path::new(source);
+        source.canonicalize().is_ok_and(|s| s == dir)
+            || source.components().rev().take(2).collect::<Vec<_>>() == tail
+    };
     std::fs::read_dir(exports)
         .into_iter()
         .flatten()
@@ -448,8 +456,7 @@ fn exports_of(dir: &Path, exports: &Path) -> Vec<Value> {
         .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
         .filter_map(|e| {
             let m: Value = serde_json::from_str(&fs_err::read_to_string(e.path()).ok()?).ok()?;
-            let text = m.to_string();
-            id.as_deref().is_some_and(|id| text.contains(id)).then(
+            same_run(m["source_run_dir"].as_str()?).then(
                 || json!({ "manifest": e.file_name().to_string_lossy(), "parity": m["parity"] }),
             )
         })

@@ -179,7 +179,7 @@ impl Watcher {
                     };
                     say("Ctrl-C: finishing the current batch and saving");
                     active.stop.interrupt();
-                    let ended = wait_for_end(rx, active);
+                    let (ended, _) = wait_for_end(rx, &self.tx, active);
                     if let Ok(o) = &ended {
                         say(format!(
                             "run {} interrupted after {} epochs; resume it with: ronin train --resume {}",
@@ -273,7 +273,8 @@ impl Watcher {
             say("the pipeline changed: stopping the current run");
             active.stop.stop();
             let previous = active.pipeline.clone();
-            if let Ok(outcome) = wait_for_end(rx, active) {
+            let (ended, quitting) = wait_for_end(rx, &self.tx, active);
+            if let Ok(outcome) = ended {
                 say(format!(
                     "stopped {} after {} epochs",
                     outcome.run_dir.display(),
@@ -284,6 +285,9 @@ impl Watcher {
                     run_dir: outcome.run_dir,
                     epochs_done: outcome.epochs_completed,
                 });
+            }
+            if quitting {
+                return Ok(());
             }
         }
         let start = match &self.ended {
@@ -377,9 +381,15 @@ impl Watcher {
     }
 }
 
-/// Waits for the stopped run's thread to report, keeping track of saves that arrive
-/// meanwhile (they are handled after the new run is chosen, by re-reading the file).
-fn wait_for_end(rx: &Receiver<Event>, active: Active) -> Result<TrainOutcome, String> {
+/// Waits for the stopped run's thread to report. A save or a Ctrl-C that arrives
+/// meanwhile is put back on the queue, to be handled once the run has ended; the second
+/// value says whether a Ctrl-C came, so that no new run is started for a user who quits.
+fn wait_for_end(
+    rx: &Receiver<Event>,
+    tx: &Sender<Event>,
+    active: Active,
+) -> (Result<TrainOutcome, String>, bool) {
+    let (mut changed, mut ctrl_c) = (false, false);
     loop {
         match rx.recv() {
             Ok(Event::RunEnded(result)) => {
@@ -392,10 +402,17 @@ fn wait_for_end(rx: &Receiver<Event>, active: Active) -> Result<TrainOutcome, St
                 if let Err(e) = &result {
                     say(format!("the run failed: {e}"));
                 }
-                return result;
+                if changed {
+                    let _ = tx.send(Event::Changed);
+                }
+                if ctrl_c {
+                    let _ = tx.send(Event::CtrlC);
+                }
+                return (result, ctrl_c);
             }
-            Ok(Event::Changed | Event::CtrlC) => continue,
-            Err(_) => return Err("the training thread is gone".into()),
+            Ok(Event::Changed) => changed = true,
+            Ok(Event::CtrlC) => ctrl_c = true,
+            Err(_) => return (Err("the training thread is gone".into()), ctrl_c),
         }
     }
 }
