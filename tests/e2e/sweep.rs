@@ -23,6 +23,15 @@ fn write(dir: &Path, name: &str, text: &str) -> String {
     p.to_str().expect("utf-8").to_owned()
 }
 
+/// A temporary folder holding the base pipeline, and the experiments folder inside it.
+fn sweep_folder() -> (tempfile::TempDir, std::path::PathBuf) {
+    require_data();
+    let tmp = tempfile::tempdir().expect("temp dir");
+    write(tmp.path(), "sweep_base.ron", BASE);
+    let exp = tmp.path().join("experiments");
+    (tmp, exp)
+}
+
 fn runs(exp: &Path) -> Vec<std::path::PathBuf> {
     std::fs::read_dir(exp.join("sweep_base"))
         .into_iter()
@@ -34,10 +43,7 @@ fn runs(exp: &Path) -> Vec<std::path::PathBuf> {
 
 #[test]
 fn a_grid_sweep_runs_tagged_trials_writes_the_best_pipeline_and_resumes() {
-    require_data();
-    let tmp = tempfile::tempdir().expect("temp dir");
-    let exp = tmp.path().join("experiments");
-    write(tmp.path(), "sweep_base.ron", BASE);
+    let (tmp, exp) = sweep_folder();
     let sweep = write(
         tmp.path(),
         "grid.ron",
@@ -117,10 +123,7 @@ fn a_grid_sweep_runs_tagged_trials_writes_the_best_pipeline_and_resumes() {
 
 #[test]
 fn an_invalid_trial_is_reported_before_anything_trains() {
-    require_data();
-    let tmp = tempfile::tempdir().expect("temp dir");
-    let exp = tmp.path().join("experiments");
-    write(tmp.path(), "sweep_base.ron", BASE);
+    let (tmp, exp) = sweep_folder();
     let sweep = write(
         tmp.path(),
         "bad.ron",
@@ -148,10 +151,7 @@ fn an_invalid_trial_is_reported_before_anything_trains() {
 
 #[test]
 fn a_tpe_sweep_runs_its_budget() {
-    require_data();
-    let tmp = tempfile::tempdir().expect("temp dir");
-    let exp = tmp.path().join("experiments");
-    write(tmp.path(), "sweep_base.ron", BASE);
+    let (tmp, exp) = sweep_folder();
     let sweep = write(
         tmp.path(),
         "tpe.ron",
@@ -211,10 +211,7 @@ fn trial_tag(run: &Path) -> String {
 
 #[test]
 fn workers_share_a_sweep_and_a_killed_workers_trial_is_taken_over() {
-    require_data();
-    let tmp = tempfile::tempdir().expect("temp dir");
-    let exp = tmp.path().join("experiments");
-    write(tmp.path(), "sweep_base.ron", BASE);
+    let (tmp, exp) = sweep_folder();
     let sweep = write(
         tmp.path(),
         "shared.ron",
@@ -289,10 +286,7 @@ fn workers_share_a_sweep_and_a_killed_workers_trial_is_taken_over() {
 
 #[test]
 fn asha_prunes_weak_trials_from_their_epoch_metrics() {
-    require_data();
-    let tmp = tempfile::tempdir().expect("temp dir");
-    let exp = tmp.path().join("experiments");
-    write(tmp.path(), "sweep_base.ron", BASE);
+    let (tmp, exp) = sweep_folder();
     let sweep = write(
         tmp.path(),
         "asha.ron",
@@ -341,10 +335,7 @@ fn asha_prunes_weak_trials_from_their_epoch_metrics() {
 
 #[test]
 fn emitted_cluster_jobs_run_workers_of_the_sweep() {
-    require_data();
-    let tmp = tempfile::tempdir().expect("temp dir");
-    let exp = tmp.path().join("experiments");
-    write(tmp.path(), "sweep_base.ron", BASE);
+    let (tmp, exp) = sweep_folder();
     let sweep = write(
         tmp.path(),
         "cluster.ron",
@@ -406,10 +397,13 @@ fn the_example_sweep_checks_all_its_trials() {
 
 #[test]
 fn the_lr_range_test_plots_the_loss_and_suggests_an_lr() {
-    require_data();
-    let tmp = tempfile::tempdir().expect("temp dir");
-    let exp = tmp.path().join("experiments");
-    let base = write(tmp.path(), "sweep_base.ron", BASE);
+    let (tmp, exp) = sweep_folder();
+    let base = tmp
+        .path()
+        .join("sweep_base.ron")
+        .to_str()
+        .expect("utf-8")
+        .to_owned();
     let out = ronin(
         &exp,
         &[
