@@ -1,5 +1,5 @@
 # ronin's entry points. Each target sets up what it needs (bash .ci/setup.sh is idempotent).
-.PHONY: setup demo test lint bench bench-store build-cuda clean-deps
+.PHONY: setup demo test lint bench bench-models bench-store build-cuda clean-deps
 
 # Fetch libtorch (CPU), ONNX Runtime, MNIST/Fashion-MNIST and the test venv into .ronin/.
 setup:
@@ -21,6 +21,10 @@ lint:
 # ronin against the PyTorch equivalent of the same work, in one run (installs the peer on demand).
 bench:
 	bash .ci/bench.sh
+
+# Forward + backward of the seed CNN and ResNet-18 against PyTorch eager; ResNet-50 build time.
+bench-models:
+	bash .ci/bench_models.sh
 
 # The experiment store and watch mode against their speed targets (ronin runs over 1,000
 # runs, save -> diagnostics, save -> training).

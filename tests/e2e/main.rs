@@ -9,5 +9,7 @@ mod resume;
 mod slice;
 mod store;
 mod sweep;
+mod transfer;
 mod view;
 mod watch;
+mod zoo;

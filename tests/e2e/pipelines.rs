@@ -68,8 +68,14 @@ fn every_example_pipeline_trains_two_tiny_epochs() {
     let tmp = tempfile::tempdir().expect("temp dir");
     let exp = tmp.path().join("experiments");
     let mut names = Vec::new();
-    for entry in std::fs::read_dir(repo().join("pipelines")).expect("pipelines/ exists") {
-        let path = entry.expect("entry").path();
+    let mut paths: Vec<_> = std::fs::read_dir(repo().join("pipelines"))
+        .expect("pipelines/ exists")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    // In name order, so that mnist_digits_0_4 has a run before mnist_transfer_5_9 starts
+    // from its weights.
+    paths.sort();
+    for path in paths {
         if path.extension().is_none_or(|x| x != "ron") {
             continue;
         }

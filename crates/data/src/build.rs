@@ -98,6 +98,7 @@ pub fn build(spec: &DataSpec, seed: u64) -> Result<DataBundle, DataError> {
             let raw = RawIdx::load(Path::new(images), Path::new(labels))?;
             let classes =
                 Classes::resolve(spec.classes.clone(), Path::new(images), raw.max_label())?;
+            let (raw, classes) = keep_classes(raw, classes, spec)?;
             let ds = Arc::new(raw.into_dataset(&classes)?);
             let splits = Splits::new(&ds.labels, &spec.split, seed)?;
             (ds.clone(), ds, splits)
@@ -125,6 +126,8 @@ pub fn build(spec: &DataSpec, seed: u64) -> Result<DataBundle, DataError> {
             }
             let max = train.max_label().max(test.max_label());
             let classes = Classes::resolve(spec.classes.clone(), Path::new(train_images), max)?;
+            let (train, _) = keep_classes(train, classes.clone(), spec)?;
+            let (test, classes) = keep_classes(test, classes, spec)?;
             let train = Arc::new(train.into_dataset(&classes)?);
             let test = Arc::new(test.into_dataset(&classes)?);
             let splits = Splits::with_test_set(&train.labels, test.len(), &spec.split, seed)?;
@@ -134,6 +137,9 @@ pub fn build(spec: &DataSpec, seed: u64) -> Result<DataBundle, DataError> {
     if let Some(limit) = spec.limit {
         splits.limit(limit);
     }
+    if let Some(n) = spec.train_limit {
+        splits.train.truncate(n);
+    }
     let normalization = Normalization::from_spec(&spec.normalize, &train, &splits.train)?;
     Ok(DataBundle {
         classes: train.classes.clone(),
@@ -142,6 +148,17 @@ pub fn build(spec: &DataSpec, seed: u64) -> Result<DataBundle, DataError> {
         splits,
         normalization,
     })
+}
+
+fn keep_classes(
+    raw: RawIdx,
+    classes: Classes,
+    spec: &DataSpec,
+) -> Result<(RawIdx, Classes), DataError> {
+    match &spec.keep_classes {
+        Some(keep) => raw.keep_classes(keep, &classes),
+        None => Ok((raw, classes)),
+    }
 }
 
 #[cfg(test)]

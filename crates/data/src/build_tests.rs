@@ -17,6 +17,8 @@ fn spec(source: SourceSpec) -> DataSpec {
         workers: 2,
         prefetch: 2,
         limit: None,
+        train_limit: None,
+        keep_classes: None,
     }
 }
 

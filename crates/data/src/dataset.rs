@@ -137,6 +137,46 @@ impl RawIdx {
         self.labels.iter().copied().max()
     }
 
+    /// Keeps the examples whose label is in `keep`, relabelled by their position in it
+    /// (`[5, 6, 7, 8, 9]`: digit 5 becomes label 0), and the matching class names.
+    pub fn keep_classes(
+        mut self,
+        keep: &[usize],
+        classes: &Classes,
+    ) -> Result<(Self, Classes), DataError> {
+        let per = self.images.shape.iter().product::<usize>();
+        let mut pixels = Vec::new();
+        let mut labels = Vec::new();
+        for (i, &l) in self.labels.iter().enumerate() {
+            if let Some(pos) = keep.iter().position(|&k| k == usize::from(l)) {
+                pixels.extend_from_slice(&self.images.pixels[i * per..(i + 1) * per]);
+                // keep has at most 256 entries (labels are bytes), checked by the spec.
+                labels.push(pos as u8);
+            }
+        }
+        if labels.is_empty() {
+            return Err(DataError::NoExamplesOfClasses {
+                path: self.labels_path.clone(),
+                keep: keep.to_vec(),
+            });
+        }
+        let names = keep
+            .iter()
+            .map(|&k| {
+                classes
+                    .names
+                    .get(k)
+                    .cloned()
+                    .unwrap_or_else(|| k.to_string())
+            })
+            .collect();
+        self.images.count = labels.len();
+        self.images.pixels = pixels;
+        self.labels = labels;
+        let from = format!("{} (data.keep_classes)", classes.from);
+        Ok((self, Classes { names, from }))
+    }
+
     pub fn into_dataset(self, classes: &Classes) -> Result<Dataset, DataError> {
         let labels: Vec<i64> = self.labels.iter().map(|&l| i64::from(l)).collect();
         let origin = self.labels_path.display().to_string();

@@ -5,6 +5,11 @@ use std::path::PathBuf;
 /// An error of the data crate. Each message names the file or the values at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
+    #[error("{}: no example has a label in data.keep_classes {keep:?}; check the labels the file holds", path.display())]
+    NoExamplesOfClasses {
+        path: std::path::PathBuf,
+        keep: Vec<usize>,
+    },
     /// Opening or reading a file failed (`fs-err` puts the path in the message).
     #[error(transparent)]
     Io(#[from] std::io::Error),

@@ -99,6 +99,9 @@ pub enum ExportError {
     )]
     OutputNotFlat { shape: Vec<usize> },
 
+    #[error("cannot export node `{node}`: {reason}")]
+    Node { node: String, reason: String },
+
     #[error(
         "ONNX Runtime library not found at {path} (looked at RONIN_ORT_DYLIB, then ORT_DYLIB_PATH); run `bash .ci/setup.sh` to install it"
     )]

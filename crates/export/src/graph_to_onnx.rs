@@ -1,17 +1,19 @@
 //! `ModelGraph` + weights → ONNX model, with eval-mode semantics.
 //!
-//! Each graph node becomes one ONNX node (Dropout becomes none). Parameters become f32
-//! initializers named by their state_dict key, so a tensor in the ONNX file can be traced
-//! back to the checkpoint.
+//! Each graph node becomes one ONNX node, or a few where ONNX has no single operator
+//! for it (see [`crate::lower`]); Dropout becomes none. A node's output tensor is named
+//! `<node name>/<op type>` and nodes read the tensors their `inputs` name, so residual
+//! additions and parallel branches are plain edges. Parameters become f32 initializers
+//! named by their state_dict key, so a tensor in the ONNX file can be traced back to the
+//! checkpoint.
 
 use prost::Message;
-use ronin_spec::{Activation, ModelGraph, Op};
+use ronin_spec::{ModelGraph, Op, Source};
 
 use crate::error::ExportError;
-use crate::onnx::{GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto};
-use crate::proto_build::{
-    Dim, attr_float, attr_int, attr_ints, f32_tensor, node, string_entry, value_info,
-};
+use crate::lower::{Builder, lower};
+use crate::onnx::{GraphProto, ModelProto, OperatorSetIdProto};
+use crate::proto_build::{Dim, attr_int, f32_tensor, string_entry, value_info};
 use crate::weights::Weights;
 
 /// Name of the graph input, `[batch, C, H, W]` float32.
@@ -59,10 +61,21 @@ impl Default for ExportOptions {
     }
 }
 
-/// True when the model's output is a probability distribution: either its last layer is
+/// True when the node the model's output comes from is a Softmax.
+pub fn output_is_softmax(graph: &ModelGraph) -> bool {
+    match graph.output {
+        Source::Node(i) => graph
+            .nodes
+            .get(i)
+            .is_some_and(|n| matches!(n.op, Op::Softmax)),
+        Source::Input => false,
+    }
+}
+
+/// True when the model's output is a probability distribution: either its output node is
 /// a Softmax or `opts.softmax` appends one.
 pub fn ends_with_softmax(graph: &ModelGraph, opts: &ExportOptions) -> bool {
-    opts.softmax || matches!(graph.nodes.last().map(|n| &n.op), Some(Op::Softmax))
+    opts.softmax || output_is_softmax(graph)
 }
 
 /// The output's name: [`PROBABILITIES_NAME`] or [`LOGITS_NAME`].
@@ -106,101 +119,34 @@ pub fn to_onnx_model(
     }
     weights.check(graph)?;
 
-    let mut b = Builder::default();
-    if let Some((mean, std)) = &opts.normalize {
-        b.normalize(&graph.input_shape, mean, std)?;
-    }
-    for n in &graph.nodes {
-        let name = n.name.as_str();
-        let param = |suffix: &str| format!("{name}.{suffix}");
-        match &n.op {
-            Op::Conv2d {
-                kernel,
-                stride,
-                padding,
-                dilation,
-                groups,
-                bias,
-                ..
-            } => {
-                let mut inputs = vec![b.init(weights, &param("weight"))?];
-                if *bias {
-                    inputs.push(b.init(weights, &param("bias"))?);
-                }
-                let attrs = vec![
-                    attr_ints("kernel_shape", kernel),
-                    attr_ints("strides", stride),
-                    attr_ints("pads", padding),
-                    attr_ints("dilations", dilation),
-                    attr_int("group", *groups as i64),
-                ];
-                b.op("Conv", name, &inputs, attrs);
-            }
-            Op::MaxPool2d {
-                kernel,
-                stride,
-                padding,
-            } => {
-                let attrs = vec![
-                    attr_ints("kernel_shape", kernel),
-                    attr_ints("strides", stride),
-                    attr_ints("pads", padding),
-                ];
-                b.op("MaxPool", name, &[], attrs);
-            }
-            Op::AvgPool2d {
-                kernel,
-                stride,
-                padding,
-            } => {
-                // PyTorch's AvgPool2d counts the zero padding (count_include_pad=True).
-                let attrs = vec![
-                    attr_ints("kernel_shape", kernel),
-                    attr_ints("strides", stride),
-                    attr_ints("pads", padding),
-                    attr_int("count_include_pad", 1),
-                ];
-                b.op("AveragePool", name, &[], attrs);
-            }
-            Op::GlobalAvgPool2d => b.op("GlobalAveragePool", name, &[], Vec::new()),
-            Op::Flatten => b.op("Flatten", name, &[], vec![attr_int("axis", 1)]),
-            Op::Linear { bias, .. } => {
-                let mut inputs = vec![b.init(weights, &param("weight"))?];
-                if *bias {
-                    inputs.push(b.init(weights, &param("bias"))?);
-                }
-                b.op("Gemm", name, &inputs, vec![attr_int("transB", 1)]);
-            }
-            // Identity in eval mode.
-            Op::Dropout { .. } => {}
-            Op::BatchNorm { eps, .. } => {
-                let inputs = ["weight", "bias", "running_mean", "running_var"]
-                    .into_iter()
-                    .map(|s| b.init(weights, &param(s)))
-                    .collect::<Result<Vec<_>, _>>()?;
-                let attrs = vec![attr_float("epsilon", *eps as f32)];
-                b.op("BatchNormalization", name, &inputs, attrs);
-            }
-            Op::Activation(act) => match act {
-                Activation::Relu => b.op("Relu", name, &[], Vec::new()),
-                Activation::LeakyRelu { negative_slope } => b.op(
-                    "LeakyRelu",
-                    name,
-                    &[],
-                    vec![attr_float("alpha", *negative_slope as f32)],
-                ),
-                Activation::Sigmoid => b.op("Sigmoid", name, &[], Vec::new()),
-                Activation::Tanh => b.op("Tanh", name, &[], Vec::new()),
-            },
-            Op::Softmax => b.op("Softmax", name, &[], vec![attr_int("axis", -1)]),
-        }
-    }
-    let last_is_softmax = matches!(graph.nodes.last().map(|n| &n.op), Some(Op::Softmax));
-    if opts.softmax && !last_is_softmax {
-        b.op("Softmax", "softmax", &[], vec![attr_int("axis", -1)]);
-    }
     let output = output_name(graph, opts);
-    b.finish_output(output);
+    let mut b = Builder::new(&[INPUT_NAME, output]);
+    let input = match &opts.normalize {
+        Some((mean, std)) => normalize(&mut b, &graph.input_shape, mean, std)?,
+        None => INPUT_NAME.to_owned(),
+    };
+    // The tensor holding each node's output, by node index.
+    let mut tensors: Vec<String> = Vec::with_capacity(graph.nodes.len());
+    let tensor = |tensors: &[String], s: Source, node: &str| match s {
+        Source::Input => Ok(input.clone()),
+        Source::Node(j) => tensors.get(j).cloned().ok_or_else(|| ExportError::Node {
+            node: node.to_owned(),
+            reason: format!("reads node {j}, which does not come before it"),
+        }),
+    };
+    for n in &graph.nodes {
+        let inputs = n
+            .inputs
+            .iter()
+            .map(|&s| tensor(&tensors, s, &n.name))
+            .collect::<Result<Vec<_>, _>>()?;
+        tensors.push(lower(&mut b, n, &inputs, weights, opts.opset)?);
+    }
+    let mut out = tensor(&tensors, graph.output, "output")?;
+    if opts.softmax && !output_is_softmax(graph) {
+        out = b.op("Softmax", "softmax", &[&out], vec![attr_int("axis", -1)]);
+    }
+    b.finish_output(&out, output);
 
     let batch = || Dim::Param(BATCH_DIM.to_owned());
     let input_dims: Vec<Dim> = std::iter::once(batch())
@@ -233,113 +179,53 @@ pub fn to_onnx_model(
     })
 }
 
-/// Accumulates nodes and initializers, threading the current tensor name.
-struct Builder {
-    nodes: Vec<NodeProto>,
-    initializers: Vec<TensorProto>,
-    current: String,
-}
-
-impl Default for Builder {
-    fn default() -> Self {
-        Self {
-            nodes: Vec::new(),
-            initializers: Vec::new(),
-            current: INPUT_NAME.to_owned(),
-        }
+/// `(x − mean) / std` with `[1, C, 1, 1]` constants; returns the normalised tensor.
+fn normalize(
+    b: &mut Builder,
+    input: &[usize],
+    mean: &[f32],
+    std: &[f32],
+) -> Result<String, ExportError> {
+    let &[c, _, _] = input else {
+        return Err(ExportError::Normalize {
+            what: "normalization inside the graph",
+            reason: format!("needs an image input (C, H, W), found {input:?}"),
+        });
+    };
+    if mean.len() != c || std.len() != c {
+        return Err(ExportError::Normalize {
+            what: "normalization inside the graph",
+            reason: format!(
+                "needs one mean and one std per channel ({c}), found {} mean(s) and {} std(s)",
+                mean.len(),
+                std.len()
+            ),
+        });
     }
-}
-
-impl Builder {
-    /// Adds a node taking the current tensor then `extra` inputs; its output becomes current.
-    fn op(
-        &mut self,
-        op_type: &str,
-        name: &str,
-        extra: &[String],
-        attrs: Vec<crate::onnx::AttributeProto>,
-    ) {
-        let output = format!("{name}/{op_type}");
-        let mut inputs: Vec<&str> = vec![&self.current];
-        inputs.extend(extra.iter().map(String::as_str));
-        let node_name = output.clone();
-        self.nodes
-            .push(node(op_type, &node_name, &inputs, &output, attrs));
-        self.current = output;
+    if let Some(bad) = std.iter().find(|s| !(s.is_finite() && **s > 0.0)) {
+        return Err(ExportError::Normalize {
+            what: "normalization inside the graph",
+            reason: format!("every std must be finite and > 0, found {bad}"),
+        });
     }
-
-    /// Adds the checkpoint tensor `name` as an initializer and returns its name.
-    fn init(&mut self, weights: &Weights, name: &str) -> Result<String, ExportError> {
-        let t = weights.expect(name)?;
-        self.initializers.push(f32_tensor(name, &t.shape, &t.data));
-        Ok(name.to_owned())
+    if let Some(bad) = mean.iter().find(|m| !m.is_finite()) {
+        return Err(ExportError::Normalize {
+            what: "normalization inside the graph",
+            reason: format!("every mean must be finite, found {bad}"),
+        });
     }
-
-    /// `(x − mean) / std` with `[1, C, 1, 1]` constants.
-    fn normalize(&mut self, input: &[usize], mean: &[f32], std: &[f32]) -> Result<(), ExportError> {
-        let &[c, _, _] = input else {
-            return Err(ExportError::Normalize {
-                what: "normalization inside the graph",
-                reason: format!("needs an image input (C, H, W), found {input:?}"),
-            });
-        };
-        if mean.len() != c || std.len() != c {
-            return Err(ExportError::Normalize {
-                what: "normalization inside the graph",
-                reason: format!(
-                    "needs one mean and one std per channel ({c}), found {} mean(s) and {} std(s)",
-                    mean.len(),
-                    std.len()
-                ),
-            });
-        }
-        if let Some(bad) = std.iter().find(|s| !(s.is_finite() && **s > 0.0)) {
-            return Err(ExportError::Normalize {
-                what: "normalization inside the graph",
-                reason: format!("every std must be finite and > 0, found {bad}"),
-            });
-        }
-        if let Some(bad) = mean.iter().find(|m| !m.is_finite()) {
-            return Err(ExportError::Normalize {
-                what: "normalization inside the graph",
-                reason: format!("every mean must be finite, found {bad}"),
-            });
-        }
-        let shape = [1, c, 1, 1];
-        self.initializers
-            .push(f32_tensor("normalize.mean", &shape, mean));
-        self.initializers
-            .push(f32_tensor("normalize.std", &shape, std));
-        self.op(
-            "Sub",
-            "normalize",
-            &["normalize.mean".to_owned()],
-            Vec::new(),
-        );
-        self.op(
-            "Div",
-            "normalize",
-            &["normalize.std".to_owned()],
-            Vec::new(),
-        );
-        Ok(())
-    }
-
-    /// Names the final tensor `output`: renames the last node's output, or adds an
-    /// Identity when no node produced it (an empty or all-Dropout model).
-    fn finish_output(&mut self, output: &str) {
-        match self.nodes.last_mut() {
-            Some(last) if last.output.first() == Some(&self.current) => {
-                last.output = vec![output.to_owned()];
-            }
-            _ => {
-                let current = self.current.clone();
-                self.nodes
-                    .push(node("Identity", "output", &[&current], output, Vec::new()));
-            }
-        }
-        self.current = output.to_owned();
-    }
+    let shape = [1, c, 1, 1];
+    b.initializers
+        .push(f32_tensor("normalize.mean", &shape, mean));
+    b.initializers
+        .push(f32_tensor("normalize.std", &shape, std));
+    let centred = b.op(
+        "Sub",
+        "normalize",
+        &[INPUT_NAME, "normalize.mean"],
+        Vec::new(),
+    );
+    Ok(b.op("Div", "normalize", &[&centred, "normalize.std"], Vec::new()))
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 pub mod error;
 pub mod fsutil;
 pub mod graph_to_onnx;
+mod lower;
 pub mod manifest;
 pub mod onnx;
 pub mod predict;
@@ -21,8 +22,10 @@ pub use error::{ExportError, WeightIssue};
 pub use fsutil::write_atomic;
 pub use graph_to_onnx::{
     BATCH_DIM, DEFAULT_OPSET, ExportOptions, INPUT_NAME, IR_VERSION, LOGITS_NAME, MAX_OPSET,
-    MIN_OPSET, PROBABILITIES_NAME, ends_with_softmax, output_name, to_onnx, to_onnx_model,
+    MIN_OPSET, PROBABILITIES_NAME, ends_with_softmax, output_is_softmax, output_name, to_onnx,
+    to_onnx_model,
 };
+pub use lower::{GELU_OPSET, LAYER_NORM_OPSET};
 pub use manifest::{Manifest, ManifestDim, Normalization, ParityRecord};
 pub use predict::{softmax, top_k, top_k_batch};
 pub use runtime::{OnnxModel, OptimizationLevel, Runtime, SessionOptions, dylib_path};

@@ -27,6 +27,17 @@ pub fn f32_tensor(name: &str, shape: &[usize], data: &[f32]) -> TensorProto {
     }
 }
 
+/// An int64 initializer (Reshape's target shape), stored as little-endian `raw_data`.
+pub fn i64_tensor(name: &str, data: &[i64]) -> TensorProto {
+    TensorProto {
+        name: Some(name.to_owned()),
+        dims: vec![data.len() as i64],
+        data_type: Some(DataType::Int64 as i32),
+        raw_data: Some(data.iter().flat_map(|v| v.to_le_bytes()).collect()),
+        ..TensorProto::default()
+    }
+}
+
 /// A float tensor's declared type and shape, for graph inputs and outputs.
 pub fn value_info(name: &str, dims: &[Dim]) -> ValueInfoProto {
     let dim = dims

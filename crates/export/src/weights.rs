@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use ronin_spec::ModelGraph;
+use ronin_spec::{ModelGraph, Op};
 use safetensors::{Dtype, SafeTensors};
 
 use crate::error::{ExportError, WeightIssue};
@@ -132,8 +132,10 @@ impl Weights {
                 Some(_) => {}
             }
         }
+        let expected: std::collections::HashSet<&str> =
+            graph.params().map(|p| p.name.as_str()).collect();
         for (name, t) in &self.tensors {
-            if !graph.params().any(|p| &p.name == name) {
+            if !expected.contains(name.as_str()) {
                 issues.push(WeightIssue::Unexpected {
                     name: name.clone(),
                     found: t.shape.clone(),
@@ -149,8 +151,9 @@ impl Weights {
 
     /// Deterministic pseudo-random weights for every parameter of `graph` (fixtures, tests,
     /// benchmarks): Conv and Linear uniform in ±1/√fan_in like PyTorch's default
-    /// initialisation; BatchNorm weight and running variance in [0.5, 1.5), bias and
-    /// running mean in [−0.5, 0.5).
+    /// initialisation; the weight (scale) of a normalisation (BatchNorm, LayerNorm,
+    /// InstanceNorm2d, GroupNorm) and BatchNorm's running variance in [0.5, 1.5), their
+    /// bias and running mean in [−0.5, 0.5).
     pub fn pseudo_random(graph: &ModelGraph, seed: u64) -> Self {
         let mut state = seed ^ 0x9E37_79B9_7F4A_7C15;
         let mut next = move || {
@@ -170,15 +173,21 @@ impl Weights {
                 .first()
                 .map_or(1, |p| p.shape.iter().skip(1).product());
             let bound = 1.0 / (fan_in.max(1) as f32).sqrt();
-            let batch_norm = matches!(node.op, ronin_spec::Op::BatchNorm { .. });
+            let norm = matches!(
+                node.op,
+                Op::BatchNorm { .. }
+                    | Op::LayerNorm { .. }
+                    | Op::InstanceNorm2d { .. }
+                    | Op::GroupNorm { .. }
+            );
             for p in &node.params {
                 let data = (0..p.numel())
                     .map(|_| {
                         let u = next();
                         match p.name.rsplit('.').next() {
                             Some("running_var") => 0.5 + u,
-                            Some("weight") if batch_norm => 0.5 + u,
-                            Some(_) if batch_norm => u - 0.5,
+                            Some("weight") if norm => 0.5 + u,
+                            Some(_) if norm => u - 0.5,
                             _ => (2.0 * u - 1.0) * bound,
                         }
                     })

@@ -5,6 +5,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
+#[path = "parity/ops.rs"]
+mod ops;
+#[path = "parity/zoo.rs"]
+mod zoo;
 
 use std::path::Path;
 use std::process::Command;
@@ -25,24 +29,71 @@ fn parity(
     sess: &SessionOptions,
     test: &str,
 ) -> Option<f64> {
-    let rt = runtime_or_skip(test)?;
     let weights = Weights::pseudo_random(graph, 7);
-    let bytes = to_onnx(graph, &weights, opts).expect("export");
+    parity_scaled(graph, &weights, opts, sess, test).map(|(d, _)| d)
+}
+
+/// As [`parity`], with the largest absolute value of the reference output.
+fn parity_scaled(
+    graph: &ModelGraph,
+    weights: &Weights,
+    opts: &ExportOptions,
+    sess: &SessionOptions,
+    test: &str,
+) -> Option<(f64, f64)> {
+    let rt = runtime_or_skip(test)?;
+    let bytes = to_onnx(graph, weights, opts).expect("export");
     let model = rt
         .load_bytes(&bytes, sess)
         .expect("ONNX Runtime loads the model");
     let x = input(3, &graph.input_shape, 11);
     let expected = naive::forward(
         graph,
-        &weights,
+        weights,
         x.clone().into_dyn(),
         opts.normalize.as_ref(),
         opts.softmax,
     );
+    // Guards against a vacuous match: the examples' outputs differ.
+    let rows_differ = (0..expected.ncols()).any(|j| {
+        let c = expected.column(j);
+        c.iter().any(|v| (v - c[0]).abs() > 1e-6)
+    });
+    assert!(
+        rows_differ,
+        "{test}: reference outputs are the same for every example: {expected:?}"
+    );
     let actual = model.run(x.view()).expect("run");
     let p = compare(actual.view(), expected.view()).expect("same shape");
     assert_eq!(p.n_samples, 3);
-    Some(p.max_abs_diff)
+    let scale = expected
+        .iter()
+        .fold(0.0f64, |m, v| m.max(f64::from(v.abs())));
+    Some((p.max_abs_diff, scale))
+}
+
+/// Asserts ONNX Runtime matches the reference within `tol` of the output's magnitude
+/// (max |reference|, at least 1), with [`Weights::pseudo_random`] weights.
+fn assert_parity(graph: &ModelGraph, opts: &ExportOptions, test: &str, tol: f64) {
+    assert_parity_with(graph, &Weights::pseudo_random(graph, 7), opts, test, tol);
+}
+
+/// [`assert_parity`] with the given weights.
+fn assert_parity_with(
+    graph: &ModelGraph,
+    weights: &Weights,
+    opts: &ExportOptions,
+    test: &str,
+    tol: f64,
+) {
+    if let Some((d, scale)) = parity_scaled(graph, weights, opts, &SessionOptions::default(), test)
+    {
+        assert!(
+            d <= tol * scale.max(1.0),
+            "{test}: max abs diff {d:e} (output scale {scale:e}, opset {})",
+            opts.opset
+        );
+    }
 }
 
 #[test]

@@ -15,6 +15,7 @@ pub mod schedule;
 pub mod state;
 pub mod tensorboard;
 pub mod train;
+pub mod transfer;
 
 use std::path::PathBuf;
 

@@ -1,8 +1,12 @@
-//! The `tch` module built from a [`ModelGraph`]: one layer per graph node, parameters named
-//! as the graph names them (`layers.<i>.weight`), so checkpoints load into the ONNX export.
+//! The `tch` module built from a [`ModelGraph`]: one layer per graph node, evaluated in the
+//! graph's order, parameters named as the graph names them (`layers.3.weight`,
+//! `layer1.0.conv1.weight`), so checkpoints load into the ONNX export and torchvision
+//! weights load into zoo presets.
 
-use ronin_spec::{Activation, ModelGraph, Op};
-use tch::{Tensor, nn};
+use ronin_spec::{Activation, InitSpec, ModelGraph, Op, Source};
+use tch::nn::init::{FanInOut, NonLinearity, NormalOrUniform};
+use tch::nn::{self, Init};
+use tch::{Kind, Tensor};
 
 use crate::RunnerError;
 
@@ -16,24 +20,63 @@ enum Layer {
         stride: [i64; 2],
         padding: [i64; 2],
         extra_pad: Option<[i64; 4]>,
+        ceil_mode: bool,
     },
     AvgPool {
         kernel: [i64; 2],
         stride: [i64; 2],
         padding: [i64; 2],
+        ceil_mode: bool,
+        count_include_pad: bool,
     },
-    GlobalAvgPool,
+    AdaptiveAvgPool([i64; 2]),
     Flatten,
     Linear(nn::Linear),
     Dropout(f64),
+    Dropout2d(f64),
     BatchNorm(nn::BatchNorm),
+    ExampleNorm {
+        shape: Vec<i64>,
+        weight: Option<Tensor>,
+        bias: Option<Tensor>,
+        eps: f64,
+    },
+    InstanceNorm {
+        weight: Option<Tensor>,
+        bias: Option<Tensor>,
+        eps: f64,
+    },
+    GroupNorm {
+        groups: i64,
+        weight: Option<Tensor>,
+        bias: Option<Tensor>,
+        eps: f64,
+    },
+    LocalResponseNorm {
+        size: i64,
+        alpha: f64,
+        beta: f64,
+        k: f64,
+    },
     Act(Activation),
     Softmax,
+    Add,
+    Concat,
 }
 
-/// A sequential network whose layers mirror the graph's nodes.
+struct Step {
+    layer: Layer,
+    inputs: Vec<Source>,
+}
+
+/// A network whose layers mirror the graph's nodes.
 pub struct Net {
-    layers: Vec<Layer>,
+    steps: Vec<Step>,
+    output: Source,
+    /// Index of the last step that reads each step's output.
+    last_use: Vec<Option<usize>>,
+    /// Steps before this index are frozen: their batch norms use running statistics.
+    frozen_until: usize,
 }
 
 fn i2(v: [usize; 2]) -> [i64; 2] {
@@ -50,14 +93,70 @@ fn pad_lrtb(p: [usize; 4]) -> [i64; 4] {
     [p[1] as i64, p[3] as i64, p[0] as i64, p[2] as i64]
 }
 
+/// Weight and bias initialisers for a layer with these fans (PyTorch's definition:
+/// fan_in = in/groups · kh · kw, fan_out = out · kh · kw).
+fn inits(init: InitSpec, fan_in: usize, fan_out: usize) -> (Init, Init) {
+    let (fi, fo) = (fan_in.max(1) as f64, fan_out.max(1) as f64);
+    let zero = Init::Const(0.0);
+    match init {
+        // kaiming_uniform_(a=√5) gives U(±1/√fan_in); biases U(±1/√fan_in).
+        InitSpec::PyTorch => {
+            let b = 1.0 / fi.sqrt();
+            (
+                Init::Uniform { lo: -b, up: b },
+                Init::Uniform { lo: -b, up: b },
+            )
+        }
+        InitSpec::KaimingNormal => (
+            Init::Kaiming {
+                dist: NormalOrUniform::Normal,
+                fan: FanInOut::FanOut,
+                non_linearity: NonLinearity::ReLU,
+            },
+            zero,
+        ),
+        InitSpec::KaimingUniform => {
+            let b = (6.0 / fi).sqrt();
+            (Init::Uniform { lo: -b, up: b }, zero)
+        }
+        InitSpec::XavierNormal => (
+            Init::Randn {
+                mean: 0.0,
+                stdev: (2.0 / (fi + fo)).sqrt(),
+            },
+            zero,
+        ),
+        InitSpec::XavierUniform => {
+            let b = (6.0 / (fi + fo)).sqrt();
+            (Init::Uniform { lo: -b, up: b }, zero)
+        }
+    }
+}
+
+/// The variable path of a dotted state_dict prefix (`layer1.0.conv1`).
+fn path<'a>(root: &nn::Path<'a>, name: &str) -> nn::Path<'a> {
+    let mut segments = name.split('.').filter(|s| !s.is_empty());
+    let first = segments.next().unwrap_or("model");
+    segments.fold(root.sub(first), |p, seg| p.sub(seg))
+}
+
+fn affine(p: &nn::Path, shape: &[usize], on: bool) -> (Option<Tensor>, Option<Tensor>) {
+    if !on {
+        return (None, None);
+    }
+    let dims: Vec<i64> = shape.iter().map(|&d| d as i64).collect();
+    (
+        Some(p.var("weight", &dims, Init::Const(1.0))),
+        Some(p.var("bias", &dims, Init::Const(0.0))),
+    )
+}
+
 impl Net {
-    /// Creates the layers' variables under `root` (`root / "layers" / i`), initialised as
-    /// PyTorch initialises them.
-    pub fn new(root: &nn::Path, graph: &ModelGraph) -> Result<Net, RunnerError> {
-        let base = root / "layers";
-        let mut layers = Vec::with_capacity(graph.nodes.len());
-        for (i, node) in graph.nodes.iter().enumerate() {
-            let p = &base / i;
+    /// Creates the layers' variables under `root`, initialised by `init`.
+    pub fn new(root: &nn::Path, graph: &ModelGraph, init: InitSpec) -> Result<Net, RunnerError> {
+        let mut steps = Vec::with_capacity(graph.nodes.len());
+        for node in &graph.nodes {
+            let p = path(root, &node.name);
             let layer = match node.op {
                 Op::Conv2d {
                     in_channels,
@@ -70,12 +169,17 @@ impl Net {
                     bias,
                 } => {
                     let sym = symmetric(padding);
+                    let area = kernel[0] * kernel[1];
+                    let (ws_init, bs_init) =
+                        inits(init, in_channels / groups * area, out_channels * area);
                     let cfg = nn::ConvConfigND::<[i64; 2]> {
                         stride: i2(stride),
                         padding: sym.unwrap_or([0, 0]),
                         dilation: i2(dilation),
                         groups: groups as i64,
                         bias,
+                        ws_init,
+                        bs_init,
                         ..Default::default()
                     };
                     let conv =
@@ -89,6 +193,7 @@ impl Net {
                     kernel,
                     stride,
                     padding,
+                    ceil_mode,
                 } => {
                     let sym = symmetric(padding);
                     Layer::MaxPool {
@@ -96,12 +201,15 @@ impl Net {
                         stride: i2(stride),
                         padding: sym.unwrap_or([0, 0]),
                         extra_pad: sym.is_none().then(|| pad_lrtb(padding)),
+                        ceil_mode,
                     }
                 }
                 Op::AvgPool2d {
                     kernel,
                     stride,
                     padding,
+                    ceil_mode,
+                    count_include_pad,
                 } => {
                     let padding = symmetric(padding).ok_or_else(|| RunnerError::Unsupported {
                         what: format!("{}: asymmetric padding {padding:?} in AvgPool2d", node.name),
@@ -110,24 +218,32 @@ impl Net {
                         kernel: i2(kernel),
                         stride: i2(stride),
                         padding,
+                        ceil_mode,
+                        count_include_pad,
                     }
                 }
-                Op::GlobalAvgPool2d => Layer::GlobalAvgPool,
+                Op::AdaptiveAvgPool2d { output } => Layer::AdaptiveAvgPool(i2(output)),
+                Op::GlobalAvgPool2d => Layer::AdaptiveAvgPool([1, 1]),
                 Op::Flatten => Layer::Flatten,
                 Op::Linear {
                     in_features,
                     out_features,
                     bias,
-                } => Layer::Linear(nn::linear(
-                    &p,
-                    in_features as i64,
-                    out_features as i64,
-                    nn::LinearConfig {
-                        bias,
-                        ..Default::default()
-                    },
-                )),
+                } => {
+                    let (ws_init, bs_init) = inits(init, in_features, out_features);
+                    Layer::Linear(nn::linear(
+                        &p,
+                        in_features as i64,
+                        out_features as i64,
+                        nn::LinearConfig {
+                            bias,
+                            ws_init,
+                            bs_init: Some(bs_init),
+                        },
+                    ))
+                }
                 Op::Dropout { rate } => Layer::Dropout(rate),
+                Op::Dropout2d { rate } => Layer::Dropout2d(rate),
                 Op::BatchNorm {
                     features,
                     eps,
@@ -145,71 +261,254 @@ impl Net {
                         nn::batch_norm1d(&p, features as i64, cfg)
                     })
                 }
+                Op::LayerNorm {
+                    ref shape,
+                    eps,
+                    affine: on,
+                } => {
+                    let (weight, bias) = affine(&p, shape, on);
+                    Layer::ExampleNorm {
+                        shape: shape.iter().map(|&d| d as i64).collect(),
+                        weight,
+                        bias,
+                        eps,
+                    }
+                }
+                Op::InstanceNorm2d {
+                    channels,
+                    eps,
+                    affine: on,
+                } => {
+                    let (weight, bias) = affine(&p, &[channels], on);
+                    Layer::InstanceNorm { weight, bias, eps }
+                }
+                Op::GroupNorm {
+                    groups,
+                    channels,
+                    eps,
+                    affine: on,
+                } => {
+                    let (weight, bias) = affine(&p, &[channels], on);
+                    Layer::GroupNorm {
+                        groups: groups as i64,
+                        weight,
+                        bias,
+                        eps,
+                    }
+                }
+                Op::LocalResponseNorm {
+                    size,
+                    alpha,
+                    beta,
+                    k,
+                } => Layer::LocalResponseNorm {
+                    size: size as i64,
+                    alpha,
+                    beta,
+                    k,
+                },
                 Op::Activation(a) => Layer::Act(a),
                 Op::Softmax => Layer::Softmax,
+                Op::Add => Layer::Add,
+                Op::Concat => Layer::Concat,
             };
-            layers.push(layer);
+            steps.push(Step {
+                layer,
+                inputs: node.inputs.clone(),
+            });
         }
-        Ok(Net { layers })
+        Ok(Net {
+            steps,
+            output: graph.output,
+            last_use: graph.last_uses(),
+            frozen_until: 0,
+        })
+    }
+
+    /// Nodes before `index` are frozen: in training mode their batch norms still use
+    /// (and do not update) the running statistics, as Keras does for frozen layers.
+    pub fn set_frozen_until(&mut self, index: usize) {
+        self.frozen_until = index;
     }
 
     /// # Shapes
     /// `x`: (N, C, H, W) → logits (N, classes).
     pub fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor, RunnerError> {
-        use tch::nn::ModuleT;
-        let mut h = x.shallow_clone();
-        for layer in &self.layers {
-            h = match layer {
-                Layer::Conv { conv, pad } => match pad {
-                    Some(p) => conv.forward_t(&h.f_constant_pad_nd(p.as_slice())?, train),
-                    None => conv.forward_t(&h, train),
-                },
-                Layer::MaxPool {
-                    kernel,
-                    stride,
-                    padding,
-                    extra_pad,
-                } => {
-                    let h = match extra_pad {
-                        Some(p) => h.f_pad(p.as_slice(), "constant", Some(f64::NEG_INFINITY))?,
-                        None => h,
-                    };
-                    h.f_max_pool2d(
-                        kernel.as_slice(),
-                        stride.as_slice(),
-                        padding.as_slice(),
-                        [1, 1].as_slice(),
-                        false,
-                    )?
+        let mut values: Vec<Option<Tensor>> = Vec::with_capacity(self.steps.len());
+        let get = |values: &[Option<Tensor>], s: Source| -> Result<Tensor, RunnerError> {
+            match s {
+                Source::Input => Ok(x.shallow_clone()),
+                Source::Node(j) => values
+                    .get(j)
+                    .and_then(|v| v.as_ref())
+                    .map(Tensor::shallow_clone)
+                    .ok_or_else(|| RunnerError::Unsupported {
+                        what: format!("a graph whose node {j} is read after it was released"),
+                    }),
+            }
+        };
+        for (i, step) in self.steps.iter().enumerate() {
+            let inputs = step
+                .inputs
+                .iter()
+                .map(|&s| get(&values, s))
+                .collect::<Result<Vec<_>, _>>()?;
+            let out = apply(&step.layer, inputs, train, train && i >= self.frozen_until)?;
+            values.push(Some(out));
+            // Release what no later node reads (the output stays).
+            for &s in &step.inputs {
+                if let Source::Node(j) = s
+                    && self.last_use[j] == Some(i)
+                    && self.output != s
+                {
+                    values[j] = None;
                 }
-                Layer::AvgPool {
-                    kernel,
-                    stride,
-                    padding,
-                } => h.f_avg_pool2d(
-                    kernel.as_slice(),
-                    stride.as_slice(),
-                    padding.as_slice(),
-                    false,
-                    true,
-                    None,
-                )?,
-                Layer::GlobalAvgPool => h.f_adaptive_avg_pool2d([1, 1].as_slice())?,
-                Layer::Flatten => h.f_flatten(1, -1)?,
-                Layer::Linear(l) => l.forward_t(&h, train),
-                Layer::Dropout(rate) => h.f_dropout(*rate, train)?,
-                Layer::BatchNorm(bn) => bn.forward_t(&h, train),
-                Layer::Act(Activation::Relu) => h.f_relu()?,
-                Layer::Act(Activation::LeakyRelu { negative_slope }) => {
-                    // max(x, a·x) equals LeakyReLU for 0 ≤ a < 1.
-                    let scaled = h.f_mul_scalar(*negative_slope)?;
-                    h.f_maximum(&scaled)?
-                }
-                Layer::Act(Activation::Sigmoid) => h.f_sigmoid()?,
-                Layer::Act(Activation::Tanh) => h.f_tanh()?,
-                Layer::Softmax => h.f_softmax(-1, tch::Kind::Float)?,
-            };
+            }
         }
-        Ok(h)
+        get(&values, self.output)
     }
+}
+
+/// One layer on its inputs. `train` switches dropout; `update_stats` batch norm's mode.
+fn apply(
+    layer: &Layer,
+    mut inputs: Vec<Tensor>,
+    train: bool,
+    update_stats: bool,
+) -> Result<Tensor, RunnerError> {
+    use tch::nn::ModuleT;
+    if let Layer::Concat = layer {
+        return Ok(Tensor::f_cat(&inputs, 1)?);
+    }
+    if let Layer::Add = layer {
+        let b = inputs.pop();
+        let a = inputs.pop();
+        return match (a, b) {
+            (Some(a), Some(b)) => Ok(a.f_add(&b)?),
+            _ => Err(RunnerError::Unsupported {
+                what: "an Add node without two inputs".into(),
+            }),
+        };
+    }
+    let h = inputs.pop().ok_or_else(|| RunnerError::Unsupported {
+        what: "a layer without an input".into(),
+    })?;
+    Ok(match layer {
+        Layer::Conv { conv, pad } => match pad {
+            Some(p) => conv.forward_t(&h.f_constant_pad_nd(p.as_slice())?, train),
+            None => conv.forward_t(&h, train),
+        },
+        Layer::MaxPool {
+            kernel,
+            stride,
+            padding,
+            extra_pad,
+            ceil_mode,
+        } => {
+            let h = match extra_pad {
+                Some(p) => h.f_pad(p.as_slice(), "constant", Some(f64::NEG_INFINITY))?,
+                None => h,
+            };
+            h.f_max_pool2d(
+                kernel.as_slice(),
+                stride.as_slice(),
+                padding.as_slice(),
+                [1, 1].as_slice(),
+                *ceil_mode,
+            )?
+        }
+        Layer::AvgPool {
+            kernel,
+            stride,
+            padding,
+            ceil_mode,
+            count_include_pad,
+        } => h.f_avg_pool2d(
+            kernel.as_slice(),
+            stride.as_slice(),
+            padding.as_slice(),
+            *ceil_mode,
+            *count_include_pad,
+            None,
+        )?,
+        Layer::AdaptiveAvgPool(out) => h.f_adaptive_avg_pool2d(out.as_slice())?,
+        Layer::Flatten => h.f_flatten(1, -1)?,
+        Layer::Linear(l) => l.forward_t(&h, train),
+        Layer::Dropout(rate) => h.f_dropout(*rate, train)?,
+        Layer::Dropout2d(rate) => h.f_feature_dropout(*rate, train)?,
+        Layer::BatchNorm(bn) => bn.forward_t(&h, update_stats),
+        Layer::ExampleNorm {
+            shape,
+            weight,
+            bias,
+            eps,
+        } => h.f_layer_norm(shape.as_slice(), weight.as_ref(), bias.as_ref(), *eps, true)?,
+        Layer::InstanceNorm { weight, bias, eps } => h.f_instance_norm(
+            weight.as_ref(),
+            bias.as_ref(),
+            None::<&Tensor>,
+            None::<&Tensor>,
+            true,
+            0.1,
+            *eps,
+            true,
+        )?,
+        Layer::GroupNorm {
+            groups,
+            weight,
+            bias,
+            eps,
+        } => h.f_group_norm(*groups, weight.as_ref(), bias.as_ref(), *eps, true)?,
+        Layer::LocalResponseNorm {
+            size,
+            alpha,
+            beta,
+            k,
+        } => local_response_norm(&h, *size, *alpha, *beta, *k)?,
+        Layer::Act(Activation::Relu) => h.f_relu()?,
+        Layer::Act(Activation::LeakyRelu { negative_slope }) => {
+            // max(x, a·x) equals LeakyReLU for 0 ≤ a < 1.
+            let scaled = h.f_mul_scalar(*negative_slope)?;
+            h.f_maximum(&scaled)?
+        }
+        Layer::Act(Activation::Elu { alpha }) => {
+            // max(0, x) + α·(exp(min(0, x)) − 1)
+            let neg = h.f_clamp_max(0.0)?.f_exp()?.f_sub_scalar(1.0)?;
+            h.f_relu()?.f_add(&neg.f_mul_scalar(*alpha)?)?
+        }
+        Layer::Act(Activation::Gelu) => h.f_gelu("none")?,
+        Layer::Act(Activation::Silu) => h.f_silu()?,
+        Layer::Act(Activation::Sigmoid) => h.f_sigmoid()?,
+        Layer::Act(Activation::Tanh) => h.f_tanh()?,
+        Layer::Softmax => h.f_softmax(-1, Kind::Float)?,
+        Layer::Add | Layer::Concat => unreachable!("handled above"),
+    })
+}
+
+/// PyTorch's `F.local_response_norm`: x / (k + α/n · Σ_{n neighbours} x²)^β over channels.
+fn local_response_norm(
+    x: &Tensor,
+    size: i64,
+    alpha: f64,
+    beta: f64,
+    k: f64,
+) -> Result<Tensor, RunnerError> {
+    // (N, 1, C, H, W) so that a 3-D average pool runs along the channels.
+    let sq = x.f_square()?.f_unsqueeze(1)?;
+    let padded = sq.f_constant_pad_nd([0, 0, 0, 0, size / 2, (size - 1) / 2].as_slice())?;
+    let avg = padded
+        .f_avg_pool3d(
+            [size, 1, 1].as_slice(),
+            [1, 1, 1].as_slice(),
+            [0, 0, 0].as_slice(),
+            false,
+            true,
+            None,
+        )?
+        .f_squeeze_dim(1)?;
+    let div = avg
+        .f_mul_scalar(alpha)?
+        .f_add_scalar(k)?
+        .f_pow_tensor_scalar(beta)?;
+    Ok(x.f_div(&div)?)
 }

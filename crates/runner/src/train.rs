@@ -25,6 +25,7 @@ use crate::report;
 use crate::schedule::LrSchedule;
 use crate::state::TrainerState;
 use crate::tensorboard::{Board, HParam};
+use crate::transfer;
 
 /// How `train` runs, beyond what the pipeline says.
 #[derive(Clone)]
@@ -401,6 +402,8 @@ struct Trainer<'a> {
     backup: Option<(Frequency, bool)>,
     state: TrainerState,
     loss_scale: Option<f64>,
+    /// Parameters frozen until `model.unfreeze_after_epochs`.
+    frozen: Vec<ParamRef>,
 }
 
 fn batch_tensors(batch: &Batch, device: Device) -> Result<(Tensor, Tensor), RunnerError> {
@@ -428,18 +431,37 @@ impl<'a> Trainer<'a> {
         let file = &pipeline.file;
         tch::manual_seed(file.seed as i64);
         let vars = nn::VarStore::new(device);
-        let net = Net::new(&vars.root(), &pipeline.graph)?;
+        let mut net = Net::new(&vars.root(), &pipeline.graph, file.model.init)?;
+        if let Some(weights) = ronin_store::weights_file(pipeline, &opts.experiments)? {
+            let spec = file.model.weights.as_ref();
+            let (strict, skip_head) = spec.map_or((true, false), |w| (w.strict, w.skip_head));
+            let report =
+                transfer::load_weights(&vars, &pipeline.graph, &weights, strict, skip_head)?;
+            eprintln!("weights from {}: {}", weights.display(), report.describe());
+            transfer::record(run_path, &weights, &report)?;
+        }
+        let (frozen_until, lr_scale) = transfer::param_groups(pipeline)?;
+        net.set_frozen_until(frozen_until);
         let named = vars.variables();
-        let params = pipeline
-            .graph
-            .params()
-            .filter(|p| p.trainable)
-            .filter_map(|p| {
-                named
-                    .get(&p.name)
-                    .map(|t| ParamRef::new(p.name.clone(), t.shallow_clone()))
-            })
-            .collect();
+        let mut params = Vec::new();
+        let mut frozen = Vec::new();
+        for (i, node) in pipeline.graph.nodes.iter().enumerate() {
+            for p in node.params.iter().filter(|p| p.trainable) {
+                let Some(t) = named.get(&p.name) else {
+                    return Err(RunnerError::Unsupported {
+                        what: format!("a model whose parameter {} was not created", p.name),
+                    });
+                };
+                let mut r = ParamRef::new(p.name.clone(), t.shallow_clone());
+                r.lr_scale = lr_scale(i);
+                if i < frozen_until {
+                    let _ = t.shallow_clone().set_requires_grad(false);
+                    frozen.push(r);
+                } else {
+                    params.push(r);
+                }
+            }
+        }
         let optimizer = Optimizer::new(&file.optimizer, params)?;
         let loss = Loss::new(&file.loss, pipeline.num_classes(), device)?;
 
@@ -606,6 +628,7 @@ impl<'a> Trainer<'a> {
             backup,
             state: TrainerState::default(),
             loss_scale,
+            frozen,
         })
     }
 
@@ -741,6 +764,9 @@ impl<'a> Trainer<'a> {
             }
             ema.updates = state.ema_updates;
         }
+        if self.unfreeze_due(state.epochs_done + 1) {
+            self.unfreeze(state.epochs_done + 1)?;
+        }
         self.optimizer.load_state(&saved, state.step)?;
         if let (Some(p), Some(s)) = (&mut self.schedule.plateau, &state.plateau) {
             p.state = s.clone();
@@ -785,6 +811,39 @@ impl<'a> Trainer<'a> {
         Ok(())
     }
 
+    /// True when epoch `epoch` is the first to train the frozen layers.
+    fn unfreeze_due(&self, epoch: usize) -> bool {
+        !self.frozen.is_empty()
+            && self
+                .pipeline
+                .file
+                .model
+                .unfreeze_after_epochs
+                .is_some_and(|n| epoch > n)
+    }
+
+    /// Fine-tuning: the frozen parameters join the optimizer (with empty state, as a new
+    /// param group) and their batch norms train again.
+    fn unfreeze(&mut self, epoch: usize) -> Result<(), RunnerError> {
+        let params = std::mem::take(&mut self.frozen);
+        for p in &params {
+            let _ = p.tensor.shallow_clone().set_requires_grad(true);
+        }
+        eprintln!(
+            "epoch {epoch}: {} frozen tensors now train{}",
+            params.len(),
+            self.pipeline
+                .file
+                .model
+                .backbone_lr
+                .map(|lr| format!(" at lr {lr:e}"))
+                .unwrap_or_default()
+        );
+        self.optimizer.add_params(params)?;
+        self.net.set_frozen_until(0);
+        Ok(())
+    }
+
     fn run(&mut self, run: &mut RunDir) -> Result<TrainOutcome, RunnerError> {
         let epochs = self.pipeline.file.epochs;
         let mut status = RunStatus::Completed;
@@ -795,6 +854,9 @@ impl<'a> Trainer<'a> {
             // Images this process trained on in this epoch (a resumed epoch restores the
             // counts of the batches before the interruption).
             let restored = self.state.meter.as_ref().map_or(0, |m| m.count);
+            if self.unfreeze_due(epoch) {
+                self.unfreeze(epoch)?;
+            }
             let (train, interrupted) = self.train_epoch(epoch)?;
             let seconds = started.elapsed().as_secs_f64();
             if interrupted {

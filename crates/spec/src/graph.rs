@@ -1,12 +1,17 @@
 //! The model as a graph of resolved nodes, with every output shape and parameter known.
 //!
 //! The same graph builds the `tch` module (runner) and the ONNX graph (export), so the
-//! two cannot drift. Parameter names follow PyTorch's `nn.Sequential` state_dict keys:
-//! `layers.<index>.weight`.
+//! two cannot drift. Nodes are in topological order; each names the nodes it reads, so
+//! residual connections and parallel branches are plain edges.
+//!
+//! Parameter names follow PyTorch's state_dict keys. A pipeline's `layers` are named
+//! `layers.<index>`; a block names its children `<block>.<index>`, or by `Named`, so
+//! a zoo preset's names are torchvision's (`layer1.0.conv1.weight`).
 
 use serde::Serialize;
 
 use crate::layer::{Activation, LayerSpec, Op, Padding, Size2};
+use crate::schema::FreezeSpec;
 
 /// A tensor shape without the batch axis: `[C, H, W]` or `[F]`.
 pub type Shape = Vec<usize>;
@@ -27,11 +32,24 @@ impl Param {
     }
 }
 
+/// Where a node's input comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Source {
+    /// The model's input.
+    Input,
+    /// The output of the node at this index.
+    Node(usize),
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Node {
-    /// Prefix of the node's parameter names, e.g. `layers.3`.
+    /// Prefix of the node's parameter names, e.g. `layers.3` or `layer1.0.conv1`.
     pub name: String,
     pub op: Op,
+    /// The tensors it reads, all earlier in the graph; two for `Add`, one per branch for
+    /// `Concat`, one otherwise.
+    pub inputs: Vec<Source>,
+    /// Shape of its first input.
     pub input_shape: Shape,
     pub output_shape: Shape,
     pub params: Vec<Param>,
@@ -52,13 +70,20 @@ impl Node {
 pub struct ModelGraph {
     pub input_shape: Shape,
     pub nodes: Vec<Node>,
+    /// The tensor the model returns.
+    pub output: Source,
 }
 
 impl ModelGraph {
     pub fn output_shape(&self) -> &Shape {
-        self.nodes
-            .last()
-            .map_or(&self.input_shape, |n| &n.output_shape)
+        self.shape_of(self.output)
+    }
+
+    pub fn shape_of(&self, source: Source) -> &Shape {
+        match source {
+            Source::Input => &self.input_shape,
+            Source::Node(i) => &self.nodes[i].output_shape,
+        }
     }
 
     pub fn trainable_count(&self) -> usize {
@@ -74,11 +99,78 @@ impl ModelGraph {
     pub fn weight_bytes(&self) -> usize {
         self.params().map(|p| p.numel() * 4).sum()
     }
+
+    /// The classifier head: the last node holding trainable parameters (`fc`,
+    /// `classifier.6`, `layers.9`).
+    pub fn head(&self) -> Option<&Node> {
+        self.nodes.iter().rev().find(|n| n.trainable_count() > 0)
+    }
+
+    /// Index of the first node that trains under `freeze`: every node before it is
+    /// frozen (0 when nothing is).
+    pub fn frozen_until(&self, freeze: Option<&FreezeSpec>) -> Result<usize, String> {
+        match freeze {
+            None => Ok(0),
+            Some(FreezeSpec::AllButHead) => {
+                let head = self
+                    .nodes
+                    .iter()
+                    .rposition(|n| n.trainable_count() > 0)
+                    .ok_or("the model has no layer with weights")?;
+                Ok(head)
+            }
+            Some(FreezeSpec::Until(name)) => {
+                let under = format!("{name}.");
+                self.nodes
+                    .iter()
+                    .position(|n| n.name == *name || n.name.starts_with(&under))
+                    .ok_or_else(|| {
+                        let tops: Vec<&str> = self
+                            .nodes
+                            .iter()
+                            .filter(|n| n.trainable_count() > 0)
+                            .map(|n| n.name.as_str())
+                            .collect();
+                        format!(
+                            "no layer is named {name:?}; layers with weights: {}",
+                            tops.join(", ")
+                        )
+                    })
+            }
+        }
+    }
+
+    /// For each node, the index of the last node that reads its output (`None` when only
+    /// the model's output does), so an executor can drop activations early.
+    pub fn last_uses(&self) -> Vec<Option<usize>> {
+        let mut last = vec![None; self.nodes.len()];
+        for (i, n) in self.nodes.iter().enumerate() {
+            for s in &n.inputs {
+                if let Source::Node(j) = s {
+                    last[*j] = Some(i);
+                }
+            }
+        }
+        last
+    }
+
+    /// True when every node reads the one before it (or the input): a plain sequence.
+    pub fn is_sequential(&self) -> bool {
+        self.nodes.iter().enumerate().all(|(i, n)| {
+            n.inputs
+                == [if i == 0 {
+                    Source::Input
+                } else {
+                    Source::Node(i - 1)
+                }]
+        })
+    }
 }
 
 /// A layer whose input it cannot take, found while inferring shapes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ShapeError {
+    /// Index of the top-level layer (or preset) at fault.
     pub layer: usize,
     pub message: String,
 }
@@ -98,6 +190,20 @@ pub fn conv_out(
     n.checked_add(pad_total)?
         .checked_sub(span)
         .map(|r| r / stride + 1)
+}
+
+/// Pooling output size along one axis with PyTorch's `ceil_mode`: rounded up, except that
+/// a last window starting inside the right padding is dropped.
+pub fn pool_out(n: usize, k: usize, stride: usize, pad: usize, ceil_mode: bool) -> Option<usize> {
+    if !ceil_mode {
+        return conv_out(n, k, stride, 2 * pad, 1);
+    }
+    let r = n.checked_add(2 * pad)?.checked_sub(k)?;
+    let mut out = r.div_ceil(stride) + 1;
+    if (out - 1) * stride >= n + pad {
+        out -= 1;
+    }
+    Some(out)
 }
 
 fn resolve_padding(
@@ -160,6 +266,7 @@ fn pool(
     kernel_size: Size2,
     stride: Option<Size2>,
     padding: Padding,
+    ceil_mode: bool,
 ) -> Result<PoolDims, String> {
     let (c, h, w) = spatial(input, what)?;
     let kernel = positive("kernel_size", kernel_size.hw())?;
@@ -179,8 +286,20 @@ fn pool(
             "padding {pad:?} must be at most half of kernel_size {kernel:?}"
         ));
     }
-    let oh = conv_out(h, kernel[0], stride[0], pad[0] + pad[2], 1);
-    let ow = conv_out(w, kernel[1], stride[1], pad[1] + pad[3], 1);
+    if ceil_mode && (pad[0] != pad[2] || pad[1] != pad[3]) {
+        return Err("ceil_mode needs the same padding on both sides; give Explicit padding".into());
+    }
+    let (oh, ow) = if ceil_mode {
+        (
+            pool_out(h, kernel[0], stride[0], pad[0], true),
+            pool_out(w, kernel[1], stride[1], pad[1], true),
+        )
+    } else {
+        (
+            conv_out(h, kernel[0], stride[0], pad[0] + pad[2], 1),
+            conv_out(w, kernel[1], stride[1], pad[1] + pad[3], 1),
+        )
+    };
     match (oh, ow) {
         (Some(oh), Some(ow)) => Ok((kernel, stride, pad, vec![c, oh, ow])),
         _ => Err(format!(
@@ -189,37 +308,194 @@ fn pool(
     }
 }
 
-/// Infers every node's shape and parameters. Collects one error per layer that fails.
+/// Infers every node's shape and parameters for `layers`, named `<root>.<index>`
+/// (or by `Named`; an empty root names the top-level layers by their index or name).
+///
+/// Stops at the first layer that fails: shapes after it are unknown.
+pub fn build_graph_named(
+    input_shape: Shape,
+    root: &str,
+    layers: &[LayerSpec],
+) -> Result<ModelGraph, Vec<ShapeError>> {
+    let mut b = Builder { nodes: Vec::new() };
+    let mut x = (Source::Input, input_shape.clone());
+    for (i, layer) in layers.iter().enumerate() {
+        let (name, inner) = child(root, i, layer);
+        match b.layer(&name, inner, x.clone()) {
+            Ok(out) => x = out,
+            Err(message) => return Err(vec![ShapeError { layer: i, message }]),
+        }
+    }
+    Ok(ModelGraph {
+        input_shape,
+        nodes: b.nodes,
+        output: x.0,
+    })
+}
+
+/// [`build_graph_named`] with the pipeline's naming: `layers.<index>`.
 pub fn build_graph(
     input_shape: Shape,
     layers: &[LayerSpec],
 ) -> Result<ModelGraph, Vec<ShapeError>> {
-    let mut nodes = Vec::with_capacity(layers.len());
-    let mut errors = Vec::new();
-    let mut shape = input_shape.clone();
-    for (i, layer) in layers.iter().enumerate() {
-        match resolve(i, layer, &shape).and_then(within_limits) {
-            Ok((op, out, params)) => {
-                nodes.push(Node {
-                    name: format!("layers.{i}"),
-                    op,
-                    input_shape: shape.clone(),
-                    output_shape: out.clone(),
-                    params,
-                });
-                shape = out;
+    build_graph_named(input_shape, "layers", layers)
+}
+
+fn join(prefix: &str, segment: &str) -> String {
+    if prefix.is_empty() {
+        segment.to_owned()
+    } else {
+        format!("{prefix}.{segment}")
+    }
+}
+
+/// The name of child `index` of block `prefix`, and the layer without its `Named` wrapper.
+fn child<'a>(prefix: &str, index: usize, layer: &'a LayerSpec) -> (String, &'a LayerSpec) {
+    named_or(prefix, &index.to_string(), layer)
+}
+
+fn named_or<'a>(prefix: &str, default: &str, layer: &'a LayerSpec) -> (String, &'a LayerSpec) {
+    match layer {
+        LayerSpec::Named(name, inner) => {
+            let (_, inner) = named_or("", "", inner);
+            (join(prefix, name), inner)
+        }
+        other => (join(prefix, default), other),
+    }
+}
+
+struct Builder {
+    nodes: Vec<Node>,
+}
+
+type Value = (Source, Shape);
+
+impl Builder {
+    fn push(
+        &mut self,
+        name: String,
+        op: Op,
+        inputs: Vec<Source>,
+        input_shape: Shape,
+        out: Shape,
+        params: Vec<Param>,
+    ) -> Value {
+        self.nodes.push(Node {
+            name,
+            op,
+            inputs,
+            input_shape,
+            output_shape: out.clone(),
+            params,
+        });
+        (Source::Node(self.nodes.len() - 1), out)
+    }
+
+    fn sequence(
+        &mut self,
+        prefix: &str,
+        layers: &[LayerSpec],
+        mut x: Value,
+    ) -> Result<Value, String> {
+        for (i, layer) in layers.iter().enumerate() {
+            let (name, inner) = child(prefix, i, layer);
+            x = self.layer(&name, inner, x)?;
+        }
+        Ok(x)
+    }
+
+    /// Adds `layer` named `name`, reading `x`; errors name the nested layer at fault.
+    fn layer(&mut self, name: &str, layer: &LayerSpec, x: Value) -> Result<Value, String> {
+        match layer {
+            LayerSpec::Named(_, _) => {
+                let (_, inner) = named_or("", "", layer);
+                self.layer(name, inner, x)
             }
-            Err(message) => {
-                errors.push(ShapeError { layer: i, message });
-                // Shapes after a broken layer are unknown: stop rather than cascade.
-                break;
+            LayerSpec::Identity => Ok(x),
+            LayerSpec::Sequential(layers) => self.sequence(name, layers, x),
+            LayerSpec::Residual {
+                layers,
+                shortcut,
+                activation,
+            } => {
+                let body = self.sequence(name, layers, x.clone())?;
+                let short = match shortcut {
+                    None => x,
+                    Some(s) => {
+                        let (sname, inner) = named_or(name, "shortcut", s);
+                        self.layer(&sname, inner, x)?
+                    }
+                };
+                if body.1 != short.1 {
+                    return Err(format!(
+                        "{name}: Residual adds the body's output {:?} to the shortcut's {:?}; give a shortcut (e.g. a 1×1 Conv2d with the body's stride and filters) that matches",
+                        body.1, short.1
+                    ));
+                }
+                let shape = body.1.clone();
+                let sum = self.push(
+                    name.to_owned(),
+                    Op::Add,
+                    vec![body.0, short.0],
+                    shape.clone(),
+                    shape,
+                    Vec::new(),
+                );
+                match activation {
+                    None => Ok(sum),
+                    Some(a) => {
+                        let (aname, inner) = named_or(name, "activation", a);
+                        self.layer(&aname, inner, sum)
+                    }
+                }
+            }
+            LayerSpec::Parallel { branches } => {
+                if branches.is_empty() {
+                    return Err(format!("{name}: Parallel needs at least one branch"));
+                }
+                spatial(&x.1, "Parallel").map_err(|e| format!("{name}: {e}"))?;
+                let mut outs = Vec::with_capacity(branches.len());
+                for (i, branch) in branches.iter().enumerate() {
+                    let (bname, inner) = child(name, i, branch);
+                    outs.push(self.layer(&bname, inner, x.clone())?);
+                }
+                let first = &outs[0].1;
+                let (mut channels, h, w) =
+                    spatial(first, "a Parallel branch").map_err(|e| format!("{name}: {e}"))?;
+                for (i, (_, shape)) in outs.iter().enumerate().skip(1) {
+                    match shape.as_slice() {
+                        [c, bh, bw] if (*bh, *bw) == (h, w) => channels += c,
+                        other => {
+                            return Err(format!(
+                                "{name}: branch {i} outputs {other:?} but branch 0 outputs {first:?}; concatenating on channels needs the same height and width"
+                            ));
+                        }
+                    }
+                }
+                let inputs = outs.iter().map(|o| o.0).collect();
+                Ok(self.push(
+                    name.to_owned(),
+                    Op::Concat,
+                    inputs,
+                    first.clone(),
+                    vec![channels, h, w],
+                    Vec::new(),
+                ))
+            }
+            leaf => {
+                let resolved = resolve(name, leaf, &x.1)
+                    .and_then(within_limits)
+                    .map_err(|e| {
+                        if name.starts_with("layers.") && !name[7..].contains('.') {
+                            e
+                        } else {
+                            format!("{name}: {e}")
+                        }
+                    })?;
+                let (op, out, params) = resolved;
+                Ok(self.push(name.to_owned(), op, vec![x.0], x.1, out, params))
             }
         }
-    }
-    if errors.is_empty() {
-        Ok(ModelGraph { input_shape, nodes })
-    } else {
-        Err(errors)
     }
 }
 
@@ -260,12 +536,38 @@ fn param(prefix: &str, name: &str, shape: Vec<usize>, trainable: bool) -> Param 
     }
 }
 
+fn affine(prefix: &str, shape: Vec<usize>, on: bool) -> Vec<Param> {
+    if on {
+        vec![
+            param(prefix, "weight", shape.clone(), true),
+            param(prefix, "bias", shape, true),
+        ]
+    } else {
+        Vec::new()
+    }
+}
+
+fn check_eps(what: &str, eps: f64) -> Result<(), String> {
+    if eps > 0.0 {
+        Ok(())
+    } else {
+        Err(format!("{what} needs eps > 0, found {eps}"))
+    }
+}
+
+fn check_rate(rate: f64) -> Result<(), String> {
+    if (0.0..1.0).contains(&rate) {
+        Ok(())
+    } else {
+        Err(format!("rate must be in [0, 1), found {rate}"))
+    }
+}
+
 fn resolve(
-    index: usize,
+    prefix: &str,
     layer: &LayerSpec,
     input: &Shape,
 ) -> Result<(Op, Shape, Vec<Param>), String> {
-    let prefix = format!("layers.{index}");
     let same = |op: Op| Ok((op, input.clone(), Vec::new()));
     match *layer {
         LayerSpec::Conv2d {
@@ -298,13 +600,13 @@ fn resolve(
                 ));
             };
             let mut params = vec![param(
-                &prefix,
+                prefix,
                 "weight",
                 vec![filters, c / groups, kernel[0], kernel[1]],
                 true,
             )];
             if bias {
-                params.push(param(&prefix, "bias", vec![filters], true));
+                params.push(param(prefix, "bias", vec![filters], true));
             }
             let op = Op::Conv2d {
                 in_channels: c,
@@ -322,33 +624,47 @@ fn resolve(
             kernel_size,
             stride,
             padding,
+            ceil_mode,
         } => {
             let (kernel, stride, padding, out) =
-                pool("MaxPool2d", input, kernel_size, stride, padding)?;
-            Ok((
-                Op::MaxPool2d {
-                    kernel,
-                    stride,
-                    padding,
-                },
-                out,
-                Vec::new(),
-            ))
+                pool("MaxPool2d", input, kernel_size, stride, padding, ceil_mode)?;
+            let op = Op::MaxPool2d {
+                kernel,
+                stride,
+                padding,
+                ceil_mode,
+            };
+            Ok((op, out, Vec::new()))
         }
         LayerSpec::AvgPool2d {
             kernel_size,
             stride,
             padding,
+            ceil_mode,
+            count_include_pad,
         } => {
             let (kernel, stride, padding, out) =
-                pool("AvgPool2d", input, kernel_size, stride, padding)?;
+                pool("AvgPool2d", input, kernel_size, stride, padding, ceil_mode)?;
+            if padding[0] != padding[2] || padding[1] != padding[3] {
+                return Err(format!(
+                    "AvgPool2d needs the same padding on both sides, found {padding:?}; give Explicit padding"
+                ));
+            }
+            let op = Op::AvgPool2d {
+                kernel,
+                stride,
+                padding,
+                ceil_mode,
+                count_include_pad,
+            };
+            Ok((op, out, Vec::new()))
+        }
+        LayerSpec::AdaptiveAvgPool2d { output_size } => {
+            let (c, _, _) = spatial(input, "AdaptiveAvgPool2d")?;
+            let output = positive("output_size", output_size.hw())?;
             Ok((
-                Op::AvgPool2d {
-                    kernel,
-                    stride,
-                    padding,
-                },
-                out,
+                Op::AdaptiveAvgPool2d { output },
+                vec![c, output[0], output[1]],
                 Vec::new(),
             ))
         }
@@ -371,9 +687,9 @@ fn resolve(
             if units == 0 {
                 return Err("units must be at least 1".into());
             }
-            let mut params = vec![param(&prefix, "weight", vec![units, *features], true)];
+            let mut params = vec![param(prefix, "weight", vec![units, *features], true)];
             if bias {
-                params.push(param(&prefix, "bias", vec![units], true));
+                params.push(param(prefix, "bias", vec![units], true));
             }
             Ok((
                 Op::Linear {
@@ -386,10 +702,13 @@ fn resolve(
             ))
         }
         LayerSpec::Dropout { rate } => {
-            if !(0.0..1.0).contains(&rate) {
-                return Err(format!("rate must be in [0, 1), found {rate}"));
-            }
+            check_rate(rate)?;
             same(Op::Dropout { rate })
+        }
+        LayerSpec::Dropout2d { rate } => {
+            check_rate(rate)?;
+            spatial(input, "Dropout2d")?;
+            same(Op::Dropout2d { rate })
         }
         LayerSpec::BatchNorm { eps, momentum } => {
             let (features, spatial) = match input.as_slice() {
@@ -402,12 +721,9 @@ fn resolve(
                     "BatchNorm needs eps > 0 and momentum in [0, 1], found eps {eps}, momentum {momentum}"
                 ));
             }
-            let params = vec![
-                param(&prefix, "weight", vec![features], true),
-                param(&prefix, "bias", vec![features], true),
-                param(&prefix, "running_mean", vec![features], false),
-                param(&prefix, "running_var", vec![features], false),
-            ];
+            let mut params = affine(prefix, vec![features], true);
+            params.push(param(prefix, "running_mean", vec![features], false));
+            params.push(param(prefix, "running_var", vec![features], false));
             Ok((
                 Op::BatchNorm {
                     features,
@@ -419,13 +735,90 @@ fn resolve(
                 params,
             ))
         }
+        LayerSpec::LayerNorm {
+            eps,
+            elementwise_affine,
+        } => {
+            check_eps("LayerNorm", eps)?;
+            let op = Op::LayerNorm {
+                shape: input.clone(),
+                eps,
+                affine: elementwise_affine,
+            };
+            Ok((
+                op,
+                input.clone(),
+                affine(prefix, input.clone(), elementwise_affine),
+            ))
+        }
+        LayerSpec::InstanceNorm2d { eps, affine: on } => {
+            check_eps("InstanceNorm2d", eps)?;
+            let (channels, _, _) = spatial(input, "InstanceNorm2d")?;
+            let op = Op::InstanceNorm2d {
+                channels,
+                eps,
+                affine: on,
+            };
+            Ok((op, input.clone(), affine(prefix, vec![channels], on)))
+        }
+        LayerSpec::GroupNorm {
+            groups,
+            eps,
+            affine: on,
+        } => {
+            check_eps("GroupNorm", eps)?;
+            let (channels, _, _) = spatial(input, "GroupNorm")?;
+            if groups == 0 || channels % groups != 0 {
+                return Err(format!(
+                    "groups {groups} must divide the input channels ({channels})"
+                ));
+            }
+            let op = Op::GroupNorm {
+                groups,
+                channels,
+                eps,
+                affine: on,
+            };
+            Ok((op, input.clone(), affine(prefix, vec![channels], on)))
+        }
+        LayerSpec::LocalResponseNorm {
+            size,
+            alpha,
+            beta,
+            k,
+        } => {
+            spatial(input, "LocalResponseNorm")?;
+            if size == 0
+                || k.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater)
+                || !alpha.is_finite()
+                || !beta.is_finite()
+            {
+                return Err(format!(
+                    "LocalResponseNorm needs size ≥ 1, k > 0 and finite alpha, beta; found size {size}, alpha {alpha}, beta {beta}, k {k}"
+                ));
+            }
+            same(Op::LocalResponseNorm {
+                size,
+                alpha,
+                beta,
+                k,
+            })
+        }
         LayerSpec::ReLU => same(Op::Activation(Activation::Relu)),
         LayerSpec::LeakyReLU { negative_slope } => {
             same(Op::Activation(Activation::LeakyRelu { negative_slope }))
         }
+        LayerSpec::ELU { alpha } => same(Op::Activation(Activation::Elu { alpha })),
+        LayerSpec::GELU => same(Op::Activation(Activation::Gelu)),
+        LayerSpec::SiLU => same(Op::Activation(Activation::Silu)),
         LayerSpec::Sigmoid => same(Op::Activation(Activation::Sigmoid)),
         LayerSpec::Tanh => same(Op::Activation(Activation::Tanh)),
         LayerSpec::Softmax => same(Op::Softmax),
+        LayerSpec::Identity
+        | LayerSpec::Sequential(_)
+        | LayerSpec::Named(..)
+        | LayerSpec::Residual { .. }
+        | LayerSpec::Parallel { .. } => Err(format!("{} is a block, not a layer", layer.kind())),
     }
 }
 
@@ -450,6 +843,7 @@ mod tests {
             kernel_size: Size2::Square(2),
             stride: None,
             padding: Padding::Valid,
+            ceil_mode: false,
         }
     }
 

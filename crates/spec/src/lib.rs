@@ -19,14 +19,16 @@ pub mod training;
 mod training_check;
 #[cfg(test)]
 mod training_tests;
+pub mod zoo;
 
 pub use augment::{FillMode, TransformSpec, check_augment};
 pub use compose::SourceFile;
 pub use error::{Diagnostic, SpecError};
-pub use graph::{ModelGraph, Node, Param, Shape};
+pub use graph::{ModelGraph, Node, Param, Shape, Source};
 pub use layer::{Activation, LayerSpec, Op};
 pub use overrides::{Override, OverrideError};
 pub use pipeline::{Pipeline, source_files};
 pub use schema::*;
 pub use training::*;
 pub use training_check::{METRIC_NAMES, canonical_metric};
+pub use zoo::{PresetSpec, ZooModel};

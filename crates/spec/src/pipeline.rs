@@ -4,9 +4,10 @@ use std::path::{Path, PathBuf};
 
 use crate::compose::{self, SourceFile};
 use crate::error::{Diagnostic, SpecError};
-use crate::graph::{ModelGraph, build_graph};
+use crate::graph::{ModelGraph, build_graph, build_graph_named};
 use crate::overrides::{self, Override};
 use crate::schema::{NormalizeSpec, PipelineFile, SourceSpec};
+use crate::zoo;
 
 /// A pipeline that passed every check: the file as written, and what was derived from it.
 #[derive(Debug, Clone)]
@@ -128,20 +129,16 @@ impl Pipeline {
         let input = resolve_input(&file, &mut diags, text);
         let mut graph = None;
         if let Some(input) = input {
-            match build_graph(input, &file.model.layers) {
-                Ok(g) => graph = Some(g),
-                Err(errors) => {
-                    for e in errors {
-                        let kind = file.model.layers[e.layer].kind();
-                        diags.push(Diagnostic::at_field(
-                            text,
-                            &format!("model.layers[{}]", e.layer),
-                            kind,
-                            format!("{kind}: {}", e.message),
-                        ));
-                    }
-                }
-            }
+            graph = model_graph(
+                &file,
+                input,
+                classes.as_ref().map(Vec::len),
+                text,
+                &mut diags,
+            );
+        }
+        if let Some(g) = &graph {
+            check_transfer(&file, g, text, &mut diags);
         }
         if let (Some(g), Some(classes)) = (&graph, &classes) {
             let out = g.output_shape();
@@ -151,7 +148,7 @@ impl Pipeline {
                     "model.layers",
                     "layers",
                     format!(
-                        "the model outputs {out:?} but the data has {} classes; end the model with Linear(units: {})",
+                        "the model outputs {out:?} but the data has {} classes; end the model with Linear(units: {}) (or set preset.classes)",
                         classes.len(),
                         classes.len()
                     ),
@@ -274,6 +271,140 @@ fn check_values(file: &PipelineFile, text: &str, diags: &mut Vec<Diagnostic>) {
     }
 }
 
+/// The model's graph from its `layers` or its `preset`, with shape errors placed on the
+/// layer (or preset) at fault.
+fn model_graph(
+    file: &PipelineFile,
+    input: Vec<usize>,
+    data_classes: Option<usize>,
+    text: &str,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<ModelGraph> {
+    let m = &file.model;
+    match (&m.preset, m.layers.is_empty()) {
+        (None, true) => {
+            diags.push(Diagnostic::at_field(
+                text,
+                "model",
+                "model",
+                "the model has no layers; give `layers: [...]` or `preset: (model: ResNet18)`"
+                    .into(),
+            ));
+            None
+        }
+        (Some(_), false) => {
+            diags.push(Diagnostic::at_field(
+                text,
+                "model.preset",
+                "preset",
+                "give either `layers` or `preset`, not both".into(),
+            ));
+            None
+        }
+        (Some(p), true) => {
+            if let Err(e) = zoo::check_preset(p) {
+                diags.push(Diagnostic::at_field(text, "model.preset", "preset", e));
+                return None;
+            }
+            let Some(classes) = p.classes.or(data_classes) else {
+                diags.push(Diagnostic::at_field(
+                    text,
+                    "model.preset",
+                    "preset",
+                    "the number of classes is unknown; give preset.classes or data.classes".into(),
+                ));
+                return None;
+            };
+            let layers = zoo::expand(p, input.get(1).copied().unwrap_or(0), classes);
+            match build_graph_named(input, "", &layers) {
+                Ok(g) => Some(g),
+                Err(errors) => {
+                    for e in errors {
+                        diags.push(Diagnostic::at_field(
+                            text,
+                            "model.preset",
+                            "preset",
+                            format!("{:?}: {}; give a larger model.input or pick a preset for small images (LeNet5, ResNet18)", p.model, e.message),
+                        ));
+                    }
+                    None
+                }
+            }
+        }
+        (None, false) => match build_graph(input, &m.layers) {
+            Ok(g) => Some(g),
+            Err(errors) => {
+                for e in errors {
+                    let kind = m.layers[e.layer].kind();
+                    diags.push(Diagnostic::at_field(
+                        text,
+                        &format!("model.layers[{}]", e.layer),
+                        kind,
+                        format!("{kind}: {}", e.message),
+                    ));
+                }
+                None
+            }
+        },
+    }
+}
+
+/// Checks `weights`, `freeze`, `backbone_lr` and `unfreeze_after_epochs` against the graph.
+fn check_transfer(file: &PipelineFile, g: &ModelGraph, text: &str, diags: &mut Vec<Diagnostic>) {
+    let m = &file.model;
+    let mut bad = |path: &str, needle: &str, msg: String| {
+        diags.push(Diagnostic::at_field(text, path, needle, msg))
+    };
+    if let Some(w) = &m.weights {
+        match (&w.file, &w.run) {
+            (Some(_), Some(_)) | (None, None) => bad(
+                "model.weights",
+                "weights",
+                "give one of weights.file (a safetensors file) or weights.run (an experiment name)"
+                    .into(),
+            ),
+            (Some(f), None) if !Path::new(f).is_file() => bad(
+                "model.weights.file",
+                f,
+                format!(
+                    "{f} does not exist; convert the weights first (see README, transfer learning) or fix the path"
+                ),
+            ),
+            _ => {}
+        }
+    }
+    if let Err(e) = g.frozen_until(m.freeze.as_ref()) {
+        bad("model.freeze", "freeze", e);
+    }
+    if let Some(lr) = m.backbone_lr
+        && !(lr >= 0.0 && lr.is_finite())
+    {
+        bad(
+            "model.backbone_lr",
+            "backbone_lr",
+            format!("backbone_lr must be a finite number ≥ 0, found {lr}"),
+        );
+    }
+    if let Some(n) = m.unfreeze_after_epochs {
+        if m.freeze.is_none() {
+            bad(
+                "model.unfreeze_after_epochs",
+                "unfreeze_after_epochs",
+                "nothing is frozen; give freeze: AllButHead or Until(\"…\")".into(),
+            );
+        } else if n == 0 || n >= file.epochs {
+            bad(
+                "model.unfreeze_after_epochs",
+                "unfreeze_after_epochs",
+                format!(
+                    "unfreeze_after_epochs must be between 1 and epochs − 1 ({}), found {n}",
+                    file.epochs.saturating_sub(1)
+                ),
+            );
+        }
+    }
+}
+
 /// Image files a source names, in order, with the field each came from.
 pub fn source_files(source: &SourceSpec) -> Vec<(&'static str, &str)> {
     match source {
@@ -331,6 +462,47 @@ fn resolve_input(
 }
 
 fn resolve_classes(
+    file: &PipelineFile,
+    diags: &mut Vec<Diagnostic>,
+    text: &str,
+) -> Option<Vec<String>> {
+    let names = source_classes(file, diags, text);
+    let Some(keep) = &file.data.keep_classes else {
+        return names;
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    if keep.len() < 2 || keep.iter().any(|k| *k > 255 || !seen.insert(*k)) {
+        diags.push(Diagnostic::at_field(
+            text,
+            "data.keep_classes",
+            "keep_classes",
+            format!("keep_classes needs at least two distinct labels in 0..=255, found {keep:?}"),
+        ));
+        return None;
+    }
+    if let Some(n) = &names
+        && let Some(k) = keep.iter().find(|k| **k >= n.len())
+    {
+        diags.push(Diagnostic::at_field(
+            text,
+            "data.keep_classes",
+            "keep_classes",
+            format!("label {k} is not one of the source's {} classes", n.len()),
+        ));
+        return None;
+    }
+    Some(
+        keep.iter()
+            .map(|&k| {
+                names
+                    .as_ref()
+                    .map_or_else(|| k.to_string(), |n| n[k].clone())
+            })
+            .collect(),
+    )
+}
+
+fn source_classes(
     file: &PipelineFile,
     diags: &mut Vec<Diagnostic>,
     text: &str,

@@ -10,6 +10,7 @@ use crate::layer::LayerSpec;
 use crate::training::{
     CallbackSpec, LossSpec, OptimizerSpec, Precision, RegularizationSpec, ScheduleSpec, WarmupSpec,
 };
+use crate::zoo::PresetSpec;
 
 /// A whole experiment.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -102,6 +103,14 @@ pub struct DataSpec {
     /// Use only the first N examples of each split (after splitting): quick experiments, tests.
     #[serde(default)]
     pub limit: Option<usize>,
+    /// Use only the first N examples of the training split (a small labelled set; the
+    /// validation and test splits stay whole).
+    #[serde(default)]
+    pub train_limit: Option<usize>,
+    /// Keep only these labels of the source, relabelled 0.. in this order (`[5, 6, 7, 8, 9]`
+    /// makes digit 5 class 0); `classes` still names the source's labels.
+    #[serde(default)]
+    pub keep_classes: Option<Vec<usize>>,
 }
 
 fn default_batch_size() -> usize {
@@ -167,14 +176,84 @@ pub enum NormalizeSpec {
     Computed,
 }
 
-/// The network: an input shape and an ordered list of layers.
+/// The network: an input shape and either an ordered list of layers or a zoo preset,
+/// with how it is initialised, which weights it starts from, and what is frozen.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelSpec {
     /// Input as (channels, height, width); defaults to the data source's shape.
     #[serde(default)]
     pub input: Option<InputSpec>,
+    /// The layers, named `layers.<index>` in checkpoints. Empty when `preset` is given.
+    #[serde(default)]
     pub layers: Vec<LayerSpec>,
+    /// A model of the zoo instead of `layers`: `preset: (model: ResNet18)`.
+    #[serde(default)]
+    pub preset: Option<PresetSpec>,
+    /// How convolution and linear weights start (biases as PyTorch, or zero for the
+    /// Kaiming/Xavier schemes).
+    #[serde(default)]
+    pub init: InitSpec,
+    /// Start from saved weights (transfer learning).
+    #[serde(default)]
+    pub weights: Option<WeightsSpec>,
+    /// Parameters not trained (requires_grad = false; their batch norms use running statistics).
+    #[serde(default)]
+    pub freeze: Option<FreezeSpec>,
+    /// Learning rate of the backbone (every node before the head) when it differs from
+    /// the optimizer's, which the head keeps; the schedule scales both.
+    #[serde(default)]
+    pub backbone_lr: Option<f64>,
+    /// Fine-tuning: the frozen layers train from epoch N + 1 on (at `backbone_lr` when given).
+    #[serde(default)]
+    pub unfreeze_after_epochs: Option<usize>,
+}
+
+/// Weight initialisation of convolutions and linear layers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+pub enum InitSpec {
+    /// PyTorch's defaults: Kaiming-uniform with a = √5 for weights, U(±1/√fan_in) biases.
+    #[default]
+    PyTorch,
+    /// He et al.: N(0, 2/fan_out), as torchvision's ResNet; zero biases.
+    KaimingNormal,
+    /// U(±√(6/fan_in)); zero biases.
+    KaimingUniform,
+    /// Glorot: N(0, 2/(fan_in + fan_out)); zero biases.
+    XavierNormal,
+    /// Glorot (Keras' default): U(±√(6/(fan_in + fan_out))); zero biases.
+    XavierUniform,
+}
+
+/// Saved weights to start from, by state_dict name (torchvision's names for presets).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WeightsSpec {
+    /// A safetensors file, e.g. torchvision weights converted with `safetensors.torch.save_file`.
+    #[serde(default)]
+    pub file: Option<String>,
+    /// Or the newest completed run of this experiment name (`experiments/<run>/…`): its
+    /// best checkpoint.
+    #[serde(default)]
+    pub run: Option<String>,
+    /// Every tensor of the model must be in the file with its shape, and nothing else
+    /// (`load_state_dict(strict=True)`); when false, what matches is loaded and the rest
+    /// is reported.
+    #[serde(default = "default_true")]
+    pub strict: bool,
+    /// Leave the head (the last layer with weights) as initialised: a new classifier for
+    /// a new number of classes.
+    #[serde(default)]
+    pub skip_head: bool,
+}
+
+/// Which parameters are frozen.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub enum FreezeSpec {
+    /// Everything but the head (the last layer with weights).
+    AllButHead,
+    /// Every layer before the named one (`Until("layer4")`, `Until("layers.6")`).
+    Until(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]

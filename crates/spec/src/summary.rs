@@ -7,6 +7,12 @@ use crate::layer::{Activation, Op};
 
 /// One line of the summary per node, then totals.
 pub fn render(graph: &ModelGraph) -> String {
+    render_frozen(graph, 0)
+}
+
+/// [`render`] for a model whose nodes before `frozen_until` are frozen: their parameters
+/// count as non-trainable, as Keras counts them.
+pub fn render_frozen(graph: &ModelGraph, frozen_until: usize) -> String {
     let rows: Vec<[String; 4]> = graph
         .nodes
         .iter()
@@ -49,15 +55,32 @@ pub fn render(graph: &ModelGraph) -> String {
         line(&mut out, [&r[0], &r[1], &r[2], &r[3]]);
     }
     let _ = writeln!(out, "{}", "─".repeat(total_width));
-    let trainable = graph.trainable_count();
+    let params = graph.trainable_count();
+    let frozen: usize = graph.nodes[..frozen_until.min(graph.nodes.len())]
+        .iter()
+        .map(Node::trainable_count)
+        .sum();
     let buffers: usize = graph
         .params()
         .filter(|p| !p.trainable)
         .map(|p| p.numel())
         .sum();
-    let _ = writeln!(out, "Total params: {}", group(trainable + buffers));
-    let _ = writeln!(out, "Trainable params: {}", group(trainable));
-    let _ = writeln!(out, "Non-trainable params: {}", group(buffers));
+    let _ = writeln!(out, "Total params: {}", group(params + buffers));
+    let _ = writeln!(out, "Trainable params: {}", group(params - frozen));
+    let _ = writeln!(out, "Non-trainable params: {}", group(buffers + frozen));
+    if frozen > 0 {
+        let _ = writeln!(
+            out,
+            "Frozen: {} params of the layers before {}",
+            group(frozen),
+            graph.nodes[frozen_until].name
+        );
+    }
+    let _ = writeln!(
+        out,
+        "Parameters as PyTorch counts them (no buffers): {}",
+        group(params)
+    );
     let _ = writeln!(out, "Weight memory (fp32): {}", bytes(graph.weight_bytes()));
     out
 }
@@ -76,28 +99,50 @@ fn describe(n: &Node) -> String {
                 kernel[0], kernel[1], stride[0], padding[0]
             )
         }
-        Op::MaxPool2d { kernel, stride, .. } => {
-            format!("MaxPool2d {}×{} s{}", kernel[0], kernel[1], stride[0])
-        }
+        Op::MaxPool2d {
+            kernel,
+            stride,
+            ceil_mode,
+            ..
+        } => format!(
+            "MaxPool2d {}×{} s{}{}",
+            kernel[0],
+            kernel[1],
+            stride[0],
+            if *ceil_mode { " ceil" } else { "" }
+        ),
         Op::AvgPool2d { kernel, stride, .. } => {
             format!("AvgPool2d {}×{} s{}", kernel[0], kernel[1], stride[0])
+        }
+        Op::AdaptiveAvgPool2d { output } => {
+            format!("AdaptiveAvgPool2d {}×{}", output[0], output[1])
         }
         Op::GlobalAvgPool2d => "GlobalAvgPool2d".into(),
         Op::Flatten => "Flatten".into(),
         Op::Linear { out_features, .. } => format!("Linear {out_features}"),
         Op::Dropout { rate } => format!("Dropout {rate}"),
+        Op::Dropout2d { rate } => format!("Dropout2d {rate}"),
         Op::BatchNorm { spatial, .. } => if *spatial {
             "BatchNorm2d"
         } else {
             "BatchNorm1d"
         }
         .into(),
+        Op::LayerNorm { .. } => "LayerNorm".into(),
+        Op::InstanceNorm2d { .. } => "InstanceNorm2d".into(),
+        Op::GroupNorm { groups, .. } => format!("GroupNorm {groups}"),
+        Op::LocalResponseNorm { size, .. } => format!("LocalResponseNorm {size}"),
         Op::Activation(Activation::Relu) => "ReLU".into(),
         Op::Activation(Activation::LeakyRelu { negative_slope }) => {
             format!("LeakyReLU {negative_slope}")
         }
+        Op::Activation(Activation::Elu { alpha }) => format!("ELU {alpha}"),
+        Op::Activation(Activation::Gelu) => "GELU".into(),
+        Op::Activation(Activation::Silu) => "SiLU".into(),
         Op::Activation(Activation::Sigmoid) => "Sigmoid".into(),
         Op::Activation(Activation::Tanh) => "Tanh".into(),
+        Op::Add => format!("Add ({} inputs)", n.inputs.len()),
+        Op::Concat => format!("Concat ({} branches)", n.inputs.len()),
         Op::Softmax => "Softmax".into(),
     }
 }

@@ -15,8 +15,12 @@ use crate::record::GitInfo;
 
 /// A hex sha256 identifying the experiment `pipeline` describes, run from code `git`.
 /// Whitespace and comments do not change it (the resolved pipeline is hashed); a changed
-/// data file, commit or uncommitted diff does.
-pub fn experiment_fingerprint(pipeline: &Pipeline, git: &GitInfo) -> Result<String, StoreError> {
+/// data file, starting-weights file, commit or uncommitted diff does.
+pub fn experiment_fingerprint(
+    pipeline: &Pipeline,
+    git: &GitInfo,
+    experiments: &Path,
+) -> Result<String, StoreError> {
     let resolved = pipeline.resolved_ron().map_err(|e| StoreError::Encode {
         path: PathBuf::from(&pipeline.name),
         message: e.to_string(),
@@ -29,6 +33,11 @@ pub fn experiment_fingerprint(pipeline: &Pipeline, git: &GitInfo) -> Result<Stri
         h.update(field.as_bytes());
         h.update([0]);
         h.update(file_digest(Path::new(path))?.as_bytes());
+    }
+    // The starting weights are data too: a retrained base model is another experiment.
+    if let Some(w) = crate::listing::weights_file(pipeline, experiments)? {
+        h.update(b"\0weights\0");
+        h.update(file_digest(&w)?.as_bytes());
     }
     h.update([0]);
     h.update(git.commit.as_deref().unwrap_or("no commit").as_bytes());
@@ -107,8 +116,13 @@ mod tests {
             dirty: false,
             diff_hash: None,
         };
-        let a = experiment_fingerprint(&pipeline(dir.path(), ""), &clean).unwrap();
-        let b = experiment_fingerprint(&pipeline(dir.path(), "\n// a comment\n"), &clean).unwrap();
+        let a = experiment_fingerprint(&pipeline(dir.path(), ""), &clean, dir.path()).unwrap();
+        let b = experiment_fingerprint(
+            &pipeline(dir.path(), "\n// a comment\n"),
+            &clean,
+            dir.path(),
+        )
+        .unwrap();
         assert_eq!(a, b);
         let dirty = GitInfo {
             dirty: true,
@@ -116,7 +130,7 @@ mod tests {
             ..clean.clone()
         };
         assert_ne!(
-            experiment_fingerprint(&pipeline(dir.path(), ""), &dirty).unwrap(),
+            experiment_fingerprint(&pipeline(dir.path(), ""), &dirty, dir.path()).unwrap(),
             a
         );
         let other = GitInfo {
@@ -124,14 +138,14 @@ mod tests {
             ..clean.clone()
         };
         assert_ne!(
-            experiment_fingerprint(&pipeline(dir.path(), ""), &other).unwrap(),
+            experiment_fingerprint(&pipeline(dir.path(), ""), &other, dir.path()).unwrap(),
             a
         );
         // Same size, other bytes, and a later modification time: a new experiment.
         std::thread::sleep(std::time::Duration::from_millis(20));
         write_data(dir.path(), 9);
         assert_ne!(
-            experiment_fingerprint(&pipeline(dir.path(), ""), &clean).unwrap(),
+            experiment_fingerprint(&pipeline(dir.path(), ""), &clean, dir.path()).unwrap(),
             a
         );
     }

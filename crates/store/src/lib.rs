@@ -16,7 +16,7 @@ pub use atomic::write_atomic;
 pub use checkpoint::{checkpoint_old, checkpoint_partial, find_checkpoint};
 pub use fingerprint::{experiment_fingerprint, sha256_hex};
 pub use git::git_info;
-pub use listing::{RunEntry, dir_size, find_same_experiment, list_runs};
+pub use listing::{RunEntry, dir_size, find_same_experiment, list_runs, weights_file};
 pub use metrics::MetricsCsv;
 pub use record::{Best, GitInfo, RunRecord, RunStatus};
 pub use run::{
@@ -51,4 +51,6 @@ pub enum StoreError {
         query: String,
         candidates: Vec<PathBuf>,
     },
+    #[error("model.weights.run: no completed run of '{name}' with a checkpoint under {}; train it first (ronin train pipelines/{name}.ron)", root.display())]
+    NoWeightsRun { name: String, root: PathBuf },
 }

@@ -52,6 +52,41 @@ pub fn find_same_experiment(root: &Path, pipeline: &str, fingerprint: &str) -> O
     })
 }
 
+/// The safetensors file `model.weights` names: its `file`, or the best (else last)
+/// checkpoint of the newest completed run of experiment `run` under `root`.
+pub fn weights_file(
+    pipeline: &ronin_spec::Pipeline,
+    root: &Path,
+) -> Result<Option<PathBuf>, StoreError> {
+    let Some(w) = &pipeline.file.model.weights else {
+        return Ok(None);
+    };
+    if let Some(f) = &w.file {
+        return Ok(Some(PathBuf::from(f)));
+    }
+    let Some(name) = &w.run else {
+        return Ok(None);
+    };
+    let (runs, _) = list_runs(root, Some(name));
+    runs.iter()
+        .rev()
+        .filter(|r| r.record.status == RunStatus::Completed)
+        .flat_map(|r| {
+            ["best", "last"].map(|c| {
+                r.path
+                    .join(crate::CHECKPOINTS)
+                    .join(c)
+                    .join("model.safetensors")
+            })
+        })
+        .find(|p| p.is_file())
+        .map(Some)
+        .ok_or_else(|| StoreError::NoWeightsRun {
+            name: name.clone(),
+            root: root.to_owned(),
+        })
+}
+
 /// Bytes of the files under `path` (0 when it does not exist).
 pub fn dir_size(path: &Path) -> u64 {
     let Ok(meta) = std::fs::symlink_metadata(path) else {

@@ -109,7 +109,7 @@ impl RunDir {
         write_atomic(&path.join(RESOLVED), resolved.as_bytes())?;
         let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
         let git = git_info(&cwd);
-        let fingerprint = experiment_fingerprint(pipeline, &git).ok();
+        let fingerprint = experiment_fingerprint(pipeline, &git, root).ok();
         let record = RunRecord {
             id,
             pipeline: pipeline.name.clone(),

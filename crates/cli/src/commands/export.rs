@@ -99,12 +99,7 @@ pub fn run(args: Args, experiments: &Path) -> anyhow::Result<ExitCode> {
     // Verify before writing anything: ONNX Runtime against the trained model's outputs.
     let reference = Reference::from_safetensors(checkpoint.join("reference.safetensors"))?;
     let mut expected = reference.output.clone();
-    if softmax
-        && !graph
-            .nodes
-            .last()
-            .is_some_and(|n| matches!(n.op, ronin_spec::Op::Softmax))
-    {
+    if softmax && !ronin_export::output_is_softmax(&graph) {
         for mut row in expected.axis_iter_mut(Axis(0)) {
             let p = ronin_export::softmax(row.view());
             row.assign(&p);

@@ -198,7 +198,8 @@ pub fn run(args: Args, experiments: &Path) -> anyhow::Result<ExitCode> {
 pub fn same_experiment(pipeline: &Pipeline, experiments: &Path) -> Option<ronin_store::RunEntry> {
     let cwd = std::env::current_dir().ok()?;
     let fingerprint =
-        ronin_store::experiment_fingerprint(pipeline, &ronin_store::git_info(&cwd)).ok()?;
+        ronin_store::experiment_fingerprint(pipeline, &ronin_store::git_info(&cwd), experiments)
+            .ok()?;
     ronin_store::find_same_experiment(experiments, &pipeline.name, &fingerprint)
 }
 

@@ -28,6 +28,7 @@ pub fn max_pool(k: usize) -> L {
         kernel_size: Size2::Square(k),
         stride: None,
         padding: Padding::Valid,
+        ceil_mode: false,
     }
 }
 
@@ -84,6 +85,8 @@ pub fn variant_cnn() -> ModelGraph {
                 kernel_size: Size2::Square(3),
                 stride: Some(Size2::Square(2)),
                 padding: Padding::Explicit(Size2::Square(1)),
+                ceil_mode: false,
+                count_include_pad: true,
             },
             L::Conv2d {
                 filters: 8,
@@ -99,6 +102,7 @@ pub fn variant_cnn() -> ModelGraph {
                 kernel_size: Size2::Square(2),
                 stride: Some(Size2::Square(1)),
                 padding: Padding::Explicit(Size2::Square(1)),
+                ceil_mode: false,
             },
             L::GlobalAvgPool2d,
             L::Flatten,
