@@ -113,7 +113,7 @@ fn main() {
         let x = Tensor::randn(shape.as_slice(), (Kind::Float, Device::Cpu));
         let y = Tensor::randint(classes, [64], (Kind::Int64, Device::Cpu));
         let params = vs.trainable_variables();
-        let mut step = || {
+        let step = || {
             for p in &params {
                 let mut g = p.grad();
                 if g.defined() {
