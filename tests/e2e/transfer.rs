@@ -82,6 +82,19 @@ fn transfer_freezes_the_base_and_trains_a_new_head() {
         tensor(&after, "layers.10.weight")
     );
 
+    // Feature extraction (the pipeline's cache_features) gives what training through the
+    // frozen base every epoch gives.
+    let through = train(
+        &exp,
+        "pipelines/mnist_transfer_5_9.ron",
+        &["--epochs", "2", "--force", "--set", "model.cache_features=false"],
+    );
+    assert_eq!(
+        read(&transfer.join("metrics.csv")),
+        read(&through.join("metrics.csv")),
+        "the feature cache changed the training"
+    );
+
     let check = ronin(&exp, &["check", "pipelines/mnist_transfer_5_9.ron"]);
     ok(&check);
     assert!(
@@ -97,6 +110,8 @@ fn transfer_freezes_the_base_and_trains_a_new_head() {
         &[
             "--epochs",
             "2",
+            "--set",
+            "model.cache_features=false",
             "--set",
             "model.unfreeze_after_epochs=1",
             "--set",

@@ -3,6 +3,9 @@
 //! `layer1.0.conv1.weight`), so checkpoints load into the ONNX export and torchvision
 //! weights load into zoo presets.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+
 use ronin_spec::{Activation, InitSpec, ModelGraph, Op, Source};
 use tch::nn::init::{FanInOut, NonLinearity, NormalOrUniform};
 use tch::nn::{self, Init};
@@ -67,6 +70,24 @@ enum Layer {
 struct Step {
     layer: Layer,
     inputs: Vec<Source>,
+    /// A ReLU that may overwrite its input: the input's producer does not keep its output
+    /// for the backward pass and nothing else reads it (PyTorch's `ReLU(inplace=True)`).
+    in_place: bool,
+}
+
+/// Ops whose backward does not read their output, so a ReLU may overwrite it.
+fn output_not_saved(op: &Op) -> bool {
+    matches!(
+        op,
+        Op::Conv2d { .. }
+            | Op::BatchNorm { .. }
+            | Op::Linear { .. }
+            | Op::Add
+            | Op::Concat
+            | Op::GroupNorm { .. }
+            | Op::LayerNorm { .. }
+            | Op::InstanceNorm2d { .. }
+    )
 }
 
 /// A network whose layers mirror the graph's nodes.
@@ -77,7 +98,11 @@ pub struct Net {
     last_use: Vec<Option<usize>>,
     /// Steps before this index are frozen: their batch norms use running statistics.
     frozen_until: usize,
+    /// Outputs of the frozen steps by (dataset, example), when feature extraction is on.
+    cache: Option<FeatureCache>,
 }
+
+type FeatureCache = RefCell<HashMap<(usize, usize), Tensor>>;
 
 fn i2(v: [usize; 2]) -> [i64; 2] {
     [v[0] as i64, v[1] as i64]
@@ -315,13 +340,25 @@ impl Net {
             steps.push(Step {
                 layer,
                 inputs: node.inputs.clone(),
+                in_place: false,
             });
+        }
+        let last_use = graph.last_uses();
+        for (i, step) in steps.iter_mut().enumerate() {
+            if let (Layer::Act(Activation::Relu), [Source::Node(j)]) =
+                (&step.layer, step.inputs.as_slice())
+            {
+                step.in_place = last_use[*j] == Some(i)
+                    && graph.output != Source::Node(*j)
+                    && output_not_saved(&graph.nodes[*j].op);
+            }
         }
         Ok(Net {
             steps,
             output: graph.output,
-            last_use: graph.last_uses(),
+            last_use,
             frozen_until: 0,
+            cache: None,
         })
     }
 
@@ -334,7 +371,67 @@ impl Net {
     /// # Shapes
     /// `x`: (N, C, H, W) → logits (N, classes).
     pub fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor, RunnerError> {
-        let mut values: Vec<Option<Tensor>> = Vec::with_capacity(self.steps.len());
+        self.run(x, 0, None, self.steps.len(), train)
+    }
+
+    /// Feature extraction: the frozen nodes run once per example (in eval mode, without
+    /// gradients) and their output is kept; later epochs run only the nodes after them.
+    /// Needs a clean cut after the frozen nodes (checked by the pipeline).
+    pub fn enable_feature_cache(&mut self) {
+        self.cache = Some(RefCell::new(HashMap::new()));
+    }
+
+    /// [`Self::forward_t`] for a batch of known examples (`dataset` identifies the dataset,
+    /// `indices` the examples), served from the feature cache when it is on.
+    pub fn forward_examples(
+        &self,
+        x: &Tensor,
+        dataset: usize,
+        indices: &[usize],
+        train: bool,
+    ) -> Result<Tensor, RunnerError> {
+        let (Some(cache), k) = (&self.cache, self.frozen_until) else {
+            return self.forward_t(x, train);
+        };
+        if k == 0 {
+            return self.forward_t(x, train);
+        }
+        let missing = {
+            let map = cache.borrow();
+            indices.iter().any(|i| !map.contains_key(&(dataset, *i)))
+        };
+        if missing {
+            let features = tch::no_grad(|| self.run(x, 0, None, k, false))?;
+            let mut map = cache.borrow_mut();
+            for (row, &i) in indices.iter().enumerate() {
+                map.insert((dataset, i), features.f_get(row as i64)?);
+            }
+        }
+        let rows: Vec<Tensor> = {
+            let map = cache.borrow();
+            indices
+                .iter()
+                .filter_map(|i| map.get(&(dataset, *i)).map(Tensor::shallow_clone))
+                .collect()
+        };
+        let features = Tensor::f_stack(&rows, 0)?;
+        self.run(x, k, Some(features), self.steps.len(), train)
+    }
+
+    /// Runs steps `start..stop` on `x` (or on `seed` as the output of step `start − 1`) and
+    /// returns the model's output, or step `stop − 1`'s when `stop` ends early.
+    fn run(
+        &self,
+        x: &Tensor,
+        start: usize,
+        seed: Option<Tensor>,
+        stop: usize,
+        train: bool,
+    ) -> Result<Tensor, RunnerError> {
+        let mut values: Vec<Option<Tensor>> = (0..self.steps.len()).map(|_| None).collect();
+        if let (Some(s), Some(prev)) = (seed, start.checked_sub(1)) {
+            values[prev] = Some(s);
+        }
         let get = |values: &[Option<Tensor>], s: Source| -> Result<Tensor, RunnerError> {
             match s {
                 Source::Input => Ok(x.shallow_clone()),
@@ -347,14 +444,20 @@ impl Net {
                     }),
             }
         };
-        for (i, step) in self.steps.iter().enumerate() {
-            let inputs = step
+        for (i, step) in self.steps.iter().enumerate().take(stop).skip(start) {
+            let mut inputs = step
                 .inputs
                 .iter()
                 .map(|&s| get(&values, s))
                 .collect::<Result<Vec<_>, _>>()?;
-            let out = apply(&step.layer, inputs, train, train && i >= self.frozen_until)?;
-            values.push(Some(out));
+            let out = match (step.in_place, inputs.pop()) {
+                (true, Some(mut h)) => h.f_relu_()?,
+                (_, last) => {
+                    inputs.extend(last);
+                    apply(&step.layer, inputs, train, train && i >= self.frozen_until)?
+                }
+            };
+            values[i] = Some(out);
             // Release what no later node reads (the output stays).
             for &s in &step.inputs {
                 if let Source::Node(j) = s
@@ -365,7 +468,11 @@ impl Net {
                 }
             }
         }
-        get(&values, self.output)
+        if stop < self.steps.len() {
+            get(&values, Source::Node(stop.saturating_sub(1)))
+        } else {
+            get(&values, self.output)
+        }
     }
 }
 

@@ -406,6 +406,11 @@ struct Trainer<'a> {
     frozen: Vec<ParamRef>,
 }
 
+/// Identifies a loader's dataset for the feature cache (the same `Arc` is the same data).
+fn dataset_key(loader: &Loader) -> usize {
+    std::sync::Arc::as_ptr(loader.dataset()) as *const u8 as usize
+}
+
 fn batch_tensors(batch: &Batch, device: Device) -> Result<(Tensor, Tensor), RunnerError> {
     let shape: Vec<i64> = batch.images.shape().iter().map(|&d| d as i64).collect();
     let images = match batch.images.as_slice() {
@@ -442,6 +447,9 @@ impl<'a> Trainer<'a> {
         }
         let (frozen_until, lr_scale) = transfer::param_groups(pipeline)?;
         net.set_frozen_until(frozen_until);
+        if file.model.cache_features {
+            net.enable_feature_cache();
+        }
         let named = vars.variables();
         let mut params = Vec::new();
         let mut frozen = Vec::new();
@@ -1123,8 +1131,11 @@ impl<'a> Trainer<'a> {
                 grid_logged = true;
             }
             let fp16 = self.loss_scale.is_some();
-            let logits = tch::autocast(fp16, || self.net.forward_t(&images, true))?
-                .f_to_kind(Kind::Float)?;
+            let logits = tch::autocast(fp16, || {
+                self.net
+                    .forward_examples(&images, dataset_key(&loader), &batch.indices, true)
+            })?
+            .f_to_kind(Kind::Float)?;
             let mut loss = self.loss.batch(&logits, &labels, None)?;
             if let Some(p) = penalty(&reg, self.optimizer.params())? {
                 loss = loss.f_add(&p)?;
@@ -1247,7 +1258,10 @@ impl<'a> Trainer<'a> {
         let mut kept = 0i64;
         for batch in loader.epoch(0) {
             let (images, labels) = batch_tensors(&batch, self.device)?;
-            let logits = self.net.forward_t(&images, false)?.f_to_kind(Kind::Float)?;
+            let logits = self
+                .net
+                .forward_examples(&images, dataset_key(loader), &batch.indices, false)?
+                .f_to_kind(Kind::Float)?;
             let loss = self.loss.batch(&logits, &labels, None)?;
             meter.add(&loss, &logits, &labels)?;
             if collect && kept < GRID_IMAGES as i64 {

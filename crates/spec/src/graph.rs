@@ -140,6 +140,35 @@ impl ModelGraph {
         }
     }
 
+    /// Checks that nodes `k..` read the frozen nodes `..k` only through node `k − 1`'s
+    /// output (and not the input), so that output can stand in for them.
+    pub fn cut_after(&self, k: usize) -> Result<(), String> {
+        if k == 0 {
+            return Err("nothing is frozen".into());
+        }
+        for n in &self.nodes[k..] {
+            for s in &n.inputs {
+                match s {
+                    Source::Node(j) if *j + 1 >= k => {}
+                    _ => {
+                        return Err(format!(
+                            "{} reads {} from inside the frozen layers; freeze up to a layer that starts a plain sequence",
+                            n.name,
+                            match s {
+                                Source::Input => "the model input".to_owned(),
+                                Source::Node(j) => self.nodes[*j].name.clone(),
+                            }
+                        ));
+                    }
+                }
+            }
+        }
+        if matches!(self.output, Source::Node(j) if j + 1 < k) || self.output == Source::Input {
+            return Err("the model's output is inside the frozen layers".into());
+        }
+        Ok(())
+    }
+
     /// For each node, the index of the last node that reads its output (`None` when only
     /// the model's output does), so an executor can drop activations early.
     pub fn last_uses(&self) -> Vec<Option<usize>> {

@@ -385,6 +385,32 @@ fn check_transfer(file: &PipelineFile, g: &ModelGraph, text: &str, diags: &mut V
             format!("backbone_lr must be a finite number ≥ 0, found {lr}"),
         );
     }
+    if m.cache_features {
+        let reason = if m.freeze.is_none() {
+            Some("nothing is frozen; give freeze: AllButHead or Until(\"…\")".to_owned())
+        } else if !file.augment.is_empty() {
+            Some(
+                "augmentation changes the features every epoch; remove augment or cache_features"
+                    .to_owned(),
+            )
+        } else if m.unfreeze_after_epochs.is_some() {
+            Some(
+                "the frozen layers train again after unfreeze_after_epochs; remove one of the two"
+                    .to_owned(),
+            )
+        } else {
+            g.frozen_until(m.freeze.as_ref())
+                .ok()
+                .and_then(|k| g.cut_after(k).err())
+        };
+        if let Some(reason) = reason {
+            bad(
+                "model.cache_features",
+                "cache_features",
+                format!("cache_features: {reason}"),
+            );
+        }
+    }
     if let Some(n) = m.unfreeze_after_epochs {
         if m.freeze.is_none() {
             bad(

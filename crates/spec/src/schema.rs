@@ -207,6 +207,11 @@ pub struct ModelSpec {
     /// Fine-tuning: the frozen layers train from epoch N + 1 on (at `backbone_lr` when given).
     #[serde(default)]
     pub unfreeze_after_epochs: Option<usize>,
+    /// Feature extraction: run the frozen layers over each example once (eval mode) and
+    /// train the layers after them on the kept outputs. Needs `freeze`, no `augment`, no
+    /// `unfreeze_after_epochs`, and frozen layers whose only output feeds the rest.
+    #[serde(default)]
+    pub cache_features: bool,
 }
 
 /// Weight initialisation of convolutions and linear layers.
