@@ -1,5 +1,5 @@
 # ronin's entry points. Each target sets up what it needs (bash .ci/setup.sh is idempotent).
-.PHONY: setup demo test lint bench bench-models bench-store build-cuda clean-deps
+.PHONY: setup demo test lint bench bench-models bench-onnx bench-store build-cuda clean-deps
 
 # Fetch libtorch (CPU), ONNX Runtime, MNIST/Fashion-MNIST and the test venv into .ronin/.
 setup:
@@ -25,6 +25,11 @@ bench:
 # Forward + backward of the seed CNN and ResNet-18 against PyTorch eager; ResNet-50 build time.
 bench-models:
 	bash .ci/bench_models.sh
+
+# Inference: batch-1 latency and batch-64 throughput of the seed CNN and ResNet-18 through
+# ronin's ONNX export + ort, against ONNX Runtime's Python API and PyTorch eager.
+bench-onnx:
+	bash .ci/bench_onnx.sh
 
 # The experiment store and watch mode against their speed targets (ronin runs over 1,000
 # runs, save -> diagnostics, save -> training).

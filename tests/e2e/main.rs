@@ -3,8 +3,10 @@
 mod bad_input;
 mod board;
 mod common;
+mod eval;
 mod interrupt;
 mod pipelines;
+mod pseudo;
 mod resume;
 mod slice;
 mod store;

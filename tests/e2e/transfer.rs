@@ -87,7 +87,13 @@ fn transfer_freezes_the_base_and_trains_a_new_head() {
     let through = train(
         &exp,
         "pipelines/mnist_transfer_5_9.ron",
-        &["--epochs", "2", "--force", "--set", "model.cache_features=false"],
+        &[
+            "--epochs",
+            "2",
+            "--force",
+            "--set",
+            "model.cache_features=false",
+        ],
     );
     assert_eq!(
         read(&transfer.join("metrics.csv")),

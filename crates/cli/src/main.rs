@@ -53,6 +53,8 @@ enum Command {
     View(commands::view::Args),
     /// Export a run's model to ONNX and verify it against the trained model.
     Export(commands::export::Args),
+    /// Score an exported ONNX model on a split of a pipeline's data (accuracy, top-5, loss).
+    Eval(commands::eval::Args),
     /// Classify images (PNG/JPEG/BMP) or an IDX file with an exported ONNX model.
     Predict(commands::predict::Args),
 }
@@ -84,6 +86,7 @@ fn main() -> ExitCode {
         Command::View(args) => commands::view::run(args, &cli.experiments),
         Command::Export(args) => commands::export::run(args, &cli.experiments),
         Command::Predict(args) => commands::predict::run(args),
+        Command::Eval(args) => commands::eval::run(args),
     };
     match result {
         Ok(code) => code,

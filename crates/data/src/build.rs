@@ -140,6 +140,7 @@ pub fn build(spec: &DataSpec, seed: u64) -> Result<DataBundle, DataError> {
     if let Some(n) = spec.train_limit {
         splits.train.truncate(n);
     }
+    let (train, test) = add_extra_train(spec, train, test, &mut splits)?;
     let normalization = Normalization::from_spec(&spec.normalize, &train, &splits.train)?;
     Ok(DataBundle {
         classes: train.classes.clone(),
@@ -148,6 +149,59 @@ pub fn build(spec: &DataSpec, seed: u64) -> Result<DataBundle, DataError> {
         splits,
         normalization,
     })
+}
+
+/// Appends `data.extra_train` to the training dataset; their indices join the training
+/// split only. When training and test share one dataset (one IDX pair split by
+/// fractions), both get the extended one: the test indices still point at the originals.
+fn add_extra_train(
+    spec: &DataSpec,
+    train: Arc<Dataset>,
+    test: Arc<Dataset>,
+    splits: &mut Splits,
+) -> Result<(Arc<Dataset>, Arc<Dataset>), DataError> {
+    if spec.extra_train.is_empty() {
+        return Ok((train, test));
+    }
+    let shared = Arc::ptr_eq(&train, &test);
+    let mut images = train.images.to_vec();
+    let mut labels = train.labels.to_vec();
+    for pair in &spec.extra_train {
+        let raw = RawIdx::load(Path::new(&pair.images), Path::new(&pair.labels))?;
+        if raw.images.shape != train.shape {
+            return Err(DataError::ShapeMismatch {
+                train: spec_images(spec).into(),
+                test: pair.images.clone().into(),
+                train_shape: train.shape,
+                test_shape: raw.images.shape,
+            });
+        }
+        let classes = Classes {
+            names: train.classes.clone(),
+            from: "the training source".into(),
+        };
+        let extra = raw.into_dataset(&classes)?;
+        let first = labels.len();
+        images.extend_from_slice(&extra.images);
+        labels.extend_from_slice(&extra.labels);
+        splits.train.extend(first..labels.len());
+    }
+    let merged = Arc::new(Dataset::new(
+        images,
+        train.shape,
+        labels,
+        train.classes.clone(),
+        "the training source with data.extra_train",
+    )?);
+    let test = if shared { merged.clone() } else { test };
+    Ok((merged, test))
+}
+
+fn spec_images(spec: &DataSpec) -> &str {
+    match &spec.source {
+        SourceSpec::Idx { images, .. } => images,
+        SourceSpec::IdxTrainTest { train_images, .. } => train_images,
+    }
 }
 
 fn keep_classes(

@@ -19,6 +19,7 @@ fn spec(source: SourceSpec) -> DataSpec {
         limit: None,
         train_limit: None,
         keep_classes: None,
+        extra_train: Vec::new(),
     }
 }
 

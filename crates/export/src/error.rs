@@ -135,6 +135,9 @@ pub enum ExportError {
         expected: Vec<usize>,
     },
 
+    #[error("cannot score outputs: {reason}")]
+    Labels { reason: String },
+
     #[error("manifest {path} is not valid")]
     Manifest {
         path: PathBuf,

@@ -11,6 +11,7 @@ use prost::Message;
 use ronin_spec::{ModelGraph, Op, Source};
 
 use crate::error::ExportError;
+use crate::fold::fold_batch_norm;
 use crate::lower::{Builder, lower};
 use crate::onnx::{GraphProto, ModelProto, OperatorSetIdProto};
 use crate::proto_build::{Dim, attr_int, f32_tensor, string_entry, value_info};
@@ -47,6 +48,9 @@ pub struct ExportOptions {
     pub metadata: Vec<(String, String)>,
     /// The ONNX graph's name.
     pub graph_name: String,
+    /// Merge each BatchNorm that only reads a convolution (read by nothing else) into that
+    /// convolution's weight and bias; see [`crate::fold`].
+    pub fold_batch_norm: bool,
 }
 
 impl Default for ExportOptions {
@@ -57,6 +61,7 @@ impl Default for ExportOptions {
             normalize: None,
             metadata: Vec::new(),
             graph_name: "ronin".to_owned(),
+            fold_batch_norm: false,
         }
     }
 }
@@ -118,6 +123,13 @@ pub fn to_onnx_model(
         return Err(ExportError::OutputNotFlat { shape: out_shape });
     }
     weights.check(graph)?;
+    let folded;
+    let (graph, weights) = if opts.fold_batch_norm {
+        folded = fold_batch_norm(graph, weights)?;
+        (&folded.graph, &folded.weights)
+    } else {
+        (graph, weights)
+    };
 
     let output = output_name(graph, opts);
     let mut b = Builder::new(&[INPUT_NAME, output]);

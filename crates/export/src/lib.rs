@@ -3,10 +3,13 @@
 //! - [`to_onnx`]: [`ronin_spec::ModelGraph`] + checkpoint [`Weights`] → ONNX bytes, eval
 //!   semantics, no libtorch. Protobuf types are generated from the official `onnx.proto`.
 //! - [`Runtime`] / [`OnnxModel`]: ONNX Runtime through `ort`, the library loaded at run time.
+//! - [`fold_batch_norm`]: BatchNorm merged into the convolution before it (optional).
 //! - [`verify`]: parity of ONNX Runtime against the runner's `reference.safetensors`.
+//! - [`Scores`]: accuracy and cross-entropy of outputs against labels (`ronin eval`).
 //! - [`Manifest`]: the JSON written beside the model; [`predict`]: top-k answers.
 
 pub mod error;
+pub mod fold;
 pub mod fsutil;
 pub mod graph_to_onnx;
 mod lower;
@@ -15,10 +18,12 @@ pub mod onnx;
 pub mod predict;
 pub mod proto_build;
 pub mod runtime;
+pub mod score;
 pub mod verify;
 pub mod weights;
 
 pub use error::{ExportError, WeightIssue};
+pub use fold::{Folded, FoldedPair, fold_batch_norm, foldable_batch_norms};
 pub use fsutil::write_atomic;
 pub use graph_to_onnx::{
     BATCH_DIM, DEFAULT_OPSET, ExportOptions, INPUT_NAME, IR_VERSION, LOGITS_NAME, MAX_OPSET,
@@ -29,5 +34,6 @@ pub use lower::{GELU_OPSET, LAYER_NORM_OPSET};
 pub use manifest::{Manifest, ManifestDim, Normalization, ParityRecord};
 pub use predict::{softmax, top_k, top_k_batch};
 pub use runtime::{OnnxModel, OptimizationLevel, Runtime, SessionOptions, dylib_path};
+pub use score::Scores;
 pub use verify::{ModelSource, Parity, Reference, compare, verify, verify_model};
 pub use weights::{Tensor, Weights};

@@ -63,6 +63,10 @@ pub struct Manifest {
     pub git_commit: Option<String>,
     /// `None` when the export was not verified.
     pub parity: Option<ParityRecord>,
+    /// BatchNorms were merged into the convolutions before them (`ronin export --fold-bn`).
+    /// Absent in manifests written before the option existed: read as `false`.
+    #[serde(default)]
+    pub batch_norm_folded: bool,
     pub ronin_version: String,
     /// Creation time as given by the caller (RFC 3339 recommended).
     pub created: String,
@@ -137,6 +141,7 @@ mod tests {
                 tolerance: 1e-4,
                 n_samples: 64,
             }),
+            batch_norm_folded: true,
             ronin_version: "0.1.0".into(),
             created: "2025-01-01T00:00:00Z".into(),
         }
@@ -158,6 +163,18 @@ mod tests {
             serde_json::from_str(&sample().to_json()).expect("valid json");
         assert_eq!(json["input_shape"], serde_json::json!(["batch", 1, 28, 28]));
         assert_eq!(json["git_commit"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn manifest_without_batch_norm_folded_reads_as_false() {
+        let mut json: serde_json::Value =
+            serde_json::from_str(&sample().to_json()).expect("valid json");
+        assert_eq!(json["batch_norm_folded"], true);
+        json.as_object_mut()
+            .expect("object")
+            .remove("batch_norm_folded");
+        let old = Manifest::from_json(&json.to_string(), Path::new("old.json")).expect("reads");
+        assert!(!old.batch_norm_folded);
     }
 
     #[test]

@@ -62,6 +62,11 @@ impl Weights {
         self.tensors.get(name)
     }
 
+    /// Removes a tensor, returning it.
+    pub fn remove(&mut self, name: &str) -> Option<Tensor> {
+        self.tensors.remove(name)
+    }
+
     pub fn len(&self) -> usize {
         self.tensors.len()
     }

@@ -27,7 +27,7 @@ pub use error::{Diagnostic, SpecError};
 pub use graph::{ModelGraph, Node, Param, Shape, Source};
 pub use layer::{Activation, LayerSpec, Op};
 pub use overrides::{Override, OverrideError};
-pub use pipeline::{Pipeline, source_files};
+pub use pipeline::{Pipeline, extra_files, source_files};
 pub use schema::*;
 pub use training::*;
 pub use training_check::{METRIC_NAMES, canonical_metric};

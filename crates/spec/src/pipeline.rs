@@ -449,11 +449,35 @@ pub fn source_files(source: &SourceSpec) -> Vec<(&'static str, &str)> {
     }
 }
 
+/// The files of `data.extra_train`, with the field each came from.
+pub fn extra_files(data: &crate::schema::DataSpec) -> Vec<(String, &str)> {
+    data.extra_train
+        .iter()
+        .enumerate()
+        .flat_map(|(i, p)| {
+            [
+                (format!("data.extra_train[{i}].images"), p.images.as_str()),
+                (format!("data.extra_train[{i}].labels"), p.labels.as_str()),
+            ]
+        })
+        .collect()
+}
+
 fn resolve_input(
     file: &PipelineFile,
     diags: &mut Vec<Diagnostic>,
     text: &str,
 ) -> Option<Vec<usize>> {
+    for (field, p) in extra_files(&file.data) {
+        if !Path::new(p).is_file() {
+            diags.push(Diagnostic::at_field(
+                text,
+                &field,
+                p,
+                format!("{p} does not exist; write it with `ronin predict MODEL INPUT… --pseudo-label DIR`, or fix the path"),
+            ));
+        }
+    }
     let mut ok = true;
     for (field, p) in source_files(&file.data.source) {
         if !Path::new(p).exists() {

@@ -111,6 +111,11 @@ pub struct DataSpec {
     /// makes digit 5 class 0); `classes` still names the source's labels.
     #[serde(default)]
     pub keep_classes: Option<Vec<usize>>,
+    /// Labelled examples added to the training split only, after `limit`/`train_limit`
+    /// (e.g. pseudo-labels written by `ronin predict --pseudo-label`). Same image shape
+    /// and class numbering as the source; `keep_classes` does not apply to them.
+    #[serde(default)]
+    pub extra_train: Vec<IdxPair>,
 }
 
 fn default_batch_size() -> usize {
@@ -135,6 +140,14 @@ pub enum SourceSpec {
         test_images: String,
         test_labels: String,
     },
+}
+
+/// An IDX image file and its IDX label file.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdxPair {
+    pub images: String,
+    pub labels: String,
 }
 
 /// Fractions of the examples held out. With `IdxTrainTest`, `test` must be 0.

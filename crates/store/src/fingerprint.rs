@@ -34,6 +34,12 @@ pub fn experiment_fingerprint(
         h.update([0]);
         h.update(file_digest(Path::new(path))?.as_bytes());
     }
+    for (field, path) in ronin_spec::extra_files(&pipeline.file.data) {
+        h.update([0]);
+        h.update(field.as_bytes());
+        h.update([0]);
+        h.update(file_digest(Path::new(path))?.as_bytes());
+    }
     // The starting weights are data too: a retrained base model is another experiment.
     if let Some(w) = crate::listing::weights_file(pipeline, experiments)? {
         h.update(b"\0weights\0");

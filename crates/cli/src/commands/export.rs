@@ -24,6 +24,10 @@ pub struct Args {
     /// Put a softmax in the graph so the model outputs probabilities (default: the pipeline's `export.softmax`).
     #[arg(long)]
     softmax: bool,
+    /// Merge each BatchNorm that directly follows a convolution (read by nothing else) into
+    /// that convolution's weight and bias; the manifest records `batch_norm_folded`.
+    #[arg(long)]
+    fold_bn: bool,
 }
 
 /// The run's `data.json`, written by the runner.
@@ -93,7 +97,16 @@ pub fn run(args: Args, experiments: &Path) -> anyhow::Result<ExitCode> {
             ),
         ],
         graph_name: record.pipeline.clone(),
+        fold_batch_norm: args.fold_bn,
     };
+    let folded = if args.fold_bn {
+        ronin_export::foldable_batch_norms(&graph).len()
+    } else {
+        0
+    };
+    if args.fold_bn {
+        eprintln!("folded {folded} BatchNorm(s) into the convolutions before them");
+    }
     let bytes = ronin_export::to_onnx(&graph, &weights, &opts)?;
 
     // Verify before writing anything: ONNX Runtime against the trained model's outputs.
@@ -157,6 +170,7 @@ pub fn run(args: Args, experiments: &Path) -> anyhow::Result<ExitCode> {
             tolerance,
             n_samples: parity.n_samples,
         }),
+        batch_norm_folded: folded > 0,
         ronin_version: env!("CARGO_PKG_VERSION").into(),
         created: ronin_store::now_rfc3339(),
     };

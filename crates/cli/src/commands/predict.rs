@@ -1,4 +1,5 @@
-//! `ronin predict MODEL INPUT…`: top-k classes through ONNX Runtime.
+//! `ronin predict MODEL INPUT…`: top-k classes through ONNX Runtime, and pseudo-labelling:
+//! the confident predictions written as a labelled IDX dataset.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -11,7 +12,8 @@ use ronin_export::{Manifest, ManifestDim, Runtime, SessionOptions};
 pub struct Args {
     /// The ONNX model written by `ronin export` (its manifest must sit beside it).
     model: PathBuf,
-    /// Images (PNG, JPEG, BMP) or IDX image files (raw or gzip).
+    /// Images (PNG, JPEG, BMP), folders of them (searched recursively, in name order), or
+    /// IDX image files (raw or gzip).
     #[arg(required = true)]
     inputs: Vec<PathBuf>,
     /// How many classes to show per input.
@@ -29,6 +31,21 @@ pub struct Args {
     /// ONNX Runtime intra-op threads (default: ONNX Runtime's choice).
     #[arg(long)]
     threads: Option<usize>,
+    /// ONNX Runtime graph optimisation level.
+    #[arg(long, value_enum, default_value = "all")]
+    opt_level: super::eval::OptLevel,
+    /// Pseudo-labelling: write the inputs whose top probability reaches --threshold, with
+    /// their predicted class, to DIR as IDX files (images-idx3-ubyte, labels-idx1-ubyte,
+    /// classes.txt) and DIR/pseudo_labels.csv, for `data.extra_train`.
+    #[arg(long, value_name = "DIR")]
+    pseudo_label: Option<PathBuf>,
+    /// The confidence a pseudo-label needs (a probability in (0, 1]).
+    #[arg(long, default_value_t = 0.9, requires = "pseudo_label")]
+    threshold: f32,
+    /// Keep at most the N most confident inputs of each predicted class, so the easy
+    /// classes do not crowd out the hard ones.
+    #[arg(long, value_name = "N", requires = "pseudo_label")]
+    per_class: Option<usize>,
 }
 
 const CHUNK: usize = 256;
@@ -53,6 +70,9 @@ fn load_inputs(
     limit: Option<usize>,
 ) -> anyhow::Result<(Vec<String>, Array4<f32>)> {
     let [c, h, w] = shape;
+    if path.is_dir() {
+        return load_folder(path, shape);
+    }
     let head = {
         use std::io::Read;
         let mut buf = [0u8; 3];
@@ -81,6 +101,43 @@ fn load_inputs(
         let names = (0..n).map(|i| format!("{}#{i}", path.display())).collect();
         return Ok((names, arr));
     }
+    load_image(path, shape)
+}
+
+/// Every PNG/JPEG/BMP under `dir`, in path order.
+fn load_folder(dir: &Path, shape: [usize; 3]) -> anyhow::Result<(Vec<String>, Array4<f32>)> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in fs_err::read_dir(&d)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+                ["png", "jpg", "jpeg", "bmp"].contains(&e.to_ascii_lowercase().as_str())
+            }) {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    if files.is_empty() {
+        bail!("{} holds no PNG, JPEG or BMP image", dir.display());
+    }
+    let mut names = Vec::with_capacity(files.len());
+    let mut arrays = Vec::with_capacity(files.len());
+    for f in &files {
+        let (n, a) = load_image(f, shape)?;
+        names.extend(n);
+        arrays.push(a);
+    }
+    let views: Vec<_> = arrays.iter().map(|a| a.view()).collect();
+    Ok((names, ndarray::concatenate(Axis(0), &views)?))
+}
+
+/// One image, resized to the model's input and converted to its channels.
+fn load_image(path: &Path, shape: [usize; 3]) -> anyhow::Result<(Vec<String>, Array4<f32>)> {
+    let [c, h, w] = shape;
     let img = image::open(path).with_context(|| {
         format!(
             "{} is neither an image ronin can read (PNG, JPEG, BMP) nor an IDX file",
@@ -163,7 +220,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let runtime = Runtime::global()?;
     let options = SessionOptions {
         intra_threads: args.threads,
-        ..SessionOptions::default()
+        optimization: args.opt_level.into(),
     };
     let model = runtime.load_file(&args.model, &options)?;
     let labels = match &args.labels {
@@ -176,9 +233,18 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             manifest_path.display()
         )
     })?;
+    if args.pseudo_label.is_some() && !(args.threshold > 0.0 && args.threshold <= 1.0) {
+        eprintln!(
+            "error: --threshold must be a probability in (0, 1], found {}",
+            args.threshold
+        );
+        return Ok(ExitCode::from(crate::exit::INVALID));
+    }
+    let mut pseudo = args.pseudo_label.as_ref().map(|_| PseudoLabels::default());
     let (mut correct, mut total) = (0usize, 0usize);
     for input in &args.inputs {
         let (names, mut batch) = load_inputs(input, shape, args.limit)?;
+        let raw = pseudo.as_ref().map(|_| batch.clone());
         if let Some(per_channel) = &normalization {
             for (mut plane, &(m, sd)) in batch.axis_iter_mut(Axis(1)).zip(per_channel) {
                 plane.mapv_inplace(|v| (v - m) / sd);
@@ -198,10 +264,21 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                         .cloned()
                         .unwrap_or_else(|| idx.to_string())
                 };
-                if let (Some(l), Some((best, _))) = (&labels, top.first()) {
+                let truth = labels.as_ref().and_then(|l| l.get(start + i).copied());
+                if let (Some(y), Some((best, _))) = (truth, top.first()) {
                     total += 1;
-                    correct +=
-                        usize::from(l.get(start + i).is_some_and(|&y| usize::from(y) == *best));
+                    correct += usize::from(usize::from(y) == *best);
+                }
+                if let (Some(p), Some(raw), Some(&(best, prob))) = (&mut pseudo, &raw, top.first())
+                {
+                    p.offer(
+                        name,
+                        raw.index_axis(Axis(0), start + i),
+                        best,
+                        prob,
+                        args.threshold,
+                        truth,
+                    );
                 }
                 if args.json {
                     let top: Vec<_> = top
@@ -225,5 +302,170 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             correct as f64 / total as f64
         );
     }
+    if let (Some(p), Some(dir)) = (pseudo, &args.pseudo_label) {
+        p.write(
+            dir,
+            shape,
+            &manifest.class_names,
+            args.threshold,
+            args.per_class,
+        )?;
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One confident prediction kept for `--pseudo-label`.
+struct Kept {
+    pixels: Vec<u8>,
+    label: u8,
+    probability: f32,
+    truth: Option<u8>,
+    row: String,
+}
+
+/// The confident predictions collected for `--pseudo-label`.
+#[derive(Default)]
+struct PseudoLabels {
+    kept: Vec<Kept>,
+    offered: usize,
+}
+
+impl PseudoLabels {
+    fn offer(
+        &mut self,
+        name: &str,
+        image: ndarray::ArrayView3<'_, f32>,
+        class: usize,
+        probability: f32,
+        threshold: f32,
+        truth: Option<u8>,
+    ) {
+        self.offered += 1;
+        let Ok(label) = u8::try_from(class) else {
+            return;
+        };
+        if probability < threshold {
+            return;
+        }
+        let csv_name = name.replace('"', "\"\"");
+        self.kept.push(Kept {
+            // Pixels were read as byte / 255: this gives the bytes back.
+            pixels: image
+                .iter()
+                .map(|&v| (v * 255.0).round().clamp(0.0, 255.0) as u8)
+                .collect(),
+            label,
+            probability,
+            truth,
+            row: format!(
+                "\"{csv_name}\",{class},{probability:.6},{}",
+                truth.map_or_else(String::new, |y| y.to_string())
+            ),
+        });
+    }
+
+    /// Keeps the `n` most confident of each class (ties by input order), in input order.
+    fn cap_per_class(&mut self, n: usize) {
+        let mut order: Vec<usize> = (0..self.kept.len()).collect();
+        order.sort_by(|&a, &b| {
+            let (ka, kb) = (&self.kept[a], &self.kept[b]);
+            ka.label
+                .cmp(&kb.label)
+                .then(kb.probability.total_cmp(&ka.probability))
+                .then(a.cmp(&b))
+        });
+        let mut keep = vec![false; self.kept.len()];
+        let mut taken = std::collections::HashMap::<u8, usize>::new();
+        for i in order {
+            let t = taken.entry(self.kept[i].label).or_default();
+            if *t < n {
+                *t += 1;
+                keep[i] = true;
+            }
+        }
+        let mut flags = keep.into_iter();
+        self.kept.retain(|_| flags.next().unwrap_or(false));
+    }
+
+    fn write(
+        mut self,
+        dir: &Path,
+        shape: [usize; 3],
+        classes: &[String],
+        threshold: f32,
+        per_class: Option<usize>,
+    ) -> anyhow::Result<()> {
+        use ronin_data::idx::{Compression, write_images, write_labels};
+        if let Some(n) = per_class {
+            self.cap_per_class(n);
+        }
+        let pixels: Vec<u8> = self
+            .kept
+            .iter()
+            .flat_map(|k| k.pixels.iter().copied())
+            .collect();
+        let labels: Vec<u8> = self.kept.iter().map(|k| k.label).collect();
+        let checked: Vec<bool> = self
+            .kept
+            .iter()
+            .filter_map(|k| k.truth.map(|y| y == k.label))
+            .collect();
+        let correct = checked.iter().filter(|c| **c).count();
+        let kinds = labels
+            .iter()
+            .map(|&l| usize::from(l) + 1)
+            .max()
+            .unwrap_or(0);
+        let mut per = vec![0usize; classes.len().max(kinds)];
+        for &l in &labels {
+            per[usize::from(l)] += 1;
+        }
+        fs_err::create_dir_all(dir)?;
+        let images = dir.join("images-idx3-ubyte");
+        let labels_path = dir.join("labels-idx1-ubyte");
+        write_images(&images, &pixels, labels.len(), shape, Compression::None)?;
+        write_labels(&labels_path, &labels, Compression::None)?;
+        if !classes.is_empty() {
+            ronin_store::write_atomic(
+                &dir.join("classes.txt"),
+                (classes.join("\n") + "\n").as_bytes(),
+            )?;
+        }
+        let csv = std::iter::once("input,label,probability,true_label".to_owned())
+            .chain(self.kept.into_iter().map(|k| k.row))
+            .collect::<Vec<_>>()
+            .join("\n")
+            + "\n";
+        ronin_store::write_atomic(&dir.join("pseudo_labels.csv"), csv.as_bytes())?;
+        eprintln!(
+            "pseudo-labelled {} of {} inputs at probability ≥ {threshold} into {}{}",
+            labels.len(),
+            self.offered,
+            dir.display(),
+            if checked.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; {:.2} % of them match --labels ({correct}/{})",
+                    100.0 * correct as f64 / checked.len() as f64,
+                    checked.len()
+                )
+            }
+        );
+        let counts: Vec<String> = per
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                let name = classes.get(i).cloned().unwrap_or_else(|| i.to_string());
+                format!("{name}: {n}")
+            })
+            .collect();
+        eprintln!("per class: {}", counts.join(", "));
+        eprintln!(
+            "train with them: data.extra_train: [(images: \"{}\", labels: \"{}\")]",
+            images.display(),
+            labels_path.display()
+        );
+        Ok(())
+    }
 }

@@ -1,0 +1,323 @@
+//! `ronin eval MODEL --data PIPELINE`: an exported ONNX model scored on one split of a
+//! pipeline's data through ONNX Runtime (accuracy, top-5, cross-entropy).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Context;
+use ronin_data::{DataBundle, Normalization, Part};
+use ronin_export::{
+    Manifest, ManifestDim, OptimizationLevel, PROBABILITIES_NAME, Runtime, Scores, SessionOptions,
+};
+use ronin_spec::Override;
+
+/// Examples per ONNX Runtime call.
+const BATCH: usize = 256;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The exported model (`ronin export`); its manifest `<model>.json` must lie beside it.
+    model: PathBuf,
+    /// The pipeline whose data (source, split, seed, limit) to evaluate on.
+    #[arg(long, value_name = "PIPELINE")]
+    data: PathBuf,
+    /// Which split of the pipeline's data.
+    #[arg(long, value_enum, default_value = "test")]
+    split: Split,
+    /// Change one value of the pipeline before building its data, e.g.
+    /// `--set data.limit=256`; VALUE is RON. Repeatable.
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    set: Vec<Override>,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// ONNX Runtime's intra-op threads (default: one per core).
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
+    /// ONNX Runtime's graph optimisations.
+    #[arg(long, value_enum, default_value = "all")]
+    opt_level: OptLevel,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Split {
+    Train,
+    Validation,
+    Test,
+}
+
+impl From<Split> for Part {
+    fn from(s: Split) -> Self {
+        match s {
+            Split::Train => Part::Train,
+            Split::Validation => Part::Validation,
+            Split::Test => Part::Test,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum OptLevel {
+    Disable,
+    Basic,
+    Extended,
+    All,
+}
+
+impl From<OptLevel> for OptimizationLevel {
+    fn from(o: OptLevel) -> Self {
+        match o {
+            OptLevel::Disable => Self::Disable,
+            OptLevel::Basic => Self::Basic,
+            OptLevel::Extended => Self::Extended,
+            OptLevel::All => Self::All,
+        }
+    }
+}
+
+/// An invalid input: printed, and the command exits with [`crate::exit::INVALID`].
+fn invalid(message: String) -> anyhow::Result<ExitCode> {
+    eprintln!("error: {message}");
+    Ok(ExitCode::from(crate::exit::INVALID))
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let model_path = &args.model;
+    let manifest_path = Manifest::path_for(model_path);
+    if !model_path.is_file() {
+        return invalid(format!("{} does not exist", model_path.display()));
+    }
+    if !manifest_path.is_file() {
+        return invalid(format!(
+            "{} has no manifest: {} is missing; export the model with `ronin export RUN --out {}`, which writes both",
+            model_path.display(),
+            manifest_path.display(),
+            model_path.display()
+        ));
+    }
+    let manifest = match Manifest::read(&manifest_path) {
+        Ok(m) => m,
+        Err(e) => return invalid(chain(&e)),
+    };
+    let Some(model_chw) = chw(&manifest) else {
+        return invalid(format!(
+            "{}: input_shape {:?} is not [batch, C, H, W]",
+            manifest_path.display(),
+            manifest.input_shape
+        ));
+    };
+
+    let options = SessionOptions {
+        intra_threads: args.threads,
+        optimization: args.opt_level.into(),
+    };
+    let runtime = Runtime::global()?;
+    let model = match runtime.load_file(model_path, &options) {
+        Ok(m) => m,
+        Err(e) => {
+            return invalid(format!(
+                "{} is not a model ONNX Runtime can load: {}",
+                model_path.display(),
+                chain(&e)
+            ));
+        }
+    };
+
+    let declared: Vec<Option<usize>> = model.input_shape().iter().skip(1).copied().collect();
+    let agrees = declared.len() == 3
+        && declared
+            .iter()
+            .zip(model_chw)
+            .all(|(d, m)| d.is_none_or(|d| d == m));
+    if !agrees {
+        return invalid(format!(
+            "{} declares input {:?} but its manifest {} says [batch, {model_chw:?}]; export it again",
+            model_path.display(),
+            model.input_shape(),
+            manifest_path.display()
+        ));
+    }
+
+    let pipeline = match super::load_pipeline(&args.data, &args.set) {
+        Ok(p) => p,
+        Err(e) => {
+            super::print_spec_error(&e);
+            return Ok(ExitCode::from(crate::exit::INVALID));
+        }
+    };
+    let data = ronin_data::build(&pipeline.file.data, pipeline.file.seed)
+        .with_context(|| format!("cannot build the data of {}", args.data.display()))?;
+    if data.shape() != model_chw {
+        return invalid(format!(
+            "{} takes images of {model_chw:?} (C, H, W, from {}), but the data of {} are {:?}; evaluate on the pipeline the model was trained with",
+            model_path.display(),
+            manifest_path.display(),
+            args.data.display(),
+            data.shape()
+        ));
+    }
+    if data.classes.len() != manifest.class_names.len() {
+        return invalid(format!(
+            "{} has {} classes ({}), but the data of {} have {}; evaluate on the pipeline the model was trained with (same data.keep_classes)",
+            model_path.display(),
+            manifest.class_names.len(),
+            manifest_path.display(),
+            args.data.display(),
+            data.classes.len()
+        ));
+    }
+    let normalization = match input_normalization(&manifest, &data, &manifest_path) {
+        Ok(n) => n,
+        Err(message) => return invalid(message),
+    };
+
+    let part = Part::from(args.split);
+    let indices = data.indices(part);
+    if indices.is_empty() {
+        return invalid(format!(
+            "the {} split of {} is empty",
+            part.name(),
+            args.data.display()
+        ));
+    }
+    let dataset = data.dataset(part);
+    let probabilities = manifest.softmax_in_graph || manifest.output_name == PROBABILITIES_NAME;
+    let mut scores = Scores::new(probabilities);
+    let started = Instant::now();
+    for chunk in indices.chunks(BATCH) {
+        let batch = ronin_data::dataset_batch(dataset, chunk, &normalization)?;
+        let out = model
+            .run(batch.images.view())
+            .with_context(|| format!("running {}", model_path.display()))?;
+        if out.ncols() != manifest.class_names.len() {
+            return invalid(format!(
+                "{} outputs {} scores per example but its manifest {} names {} classes",
+                model_path.display(),
+                out.ncols(),
+                manifest_path.display(),
+                manifest.class_names.len()
+            ));
+        }
+        scores.add(out.view(), &batch.labels.to_vec())?;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    report(&args, &manifest, part, &scores, seconds)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What the model is fed: pixels in [0, 1] when it normalises them itself or was trained
+/// on raw pixels, otherwise pixels normalised with the statistics it was trained with
+/// (the manifest's, which the pipeline's own should equal).
+fn input_normalization(
+    manifest: &Manifest,
+    data: &DataBundle,
+    manifest_path: &Path,
+) -> Result<Normalization, String> {
+    let channels = data.shape()[0];
+    match &manifest.normalization {
+        Some(n) if !n.in_graph => {
+            let norm = Normalization::given(&n.mean, &n.std, channels)
+                .map_err(|e| format!("{}: normalization: {e}", manifest_path.display()))?;
+            let close = |a: &[f32], b: &[f32]| {
+                a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x - y).abs() <= 1e-6)
+            };
+            if !close(&norm.mean, &data.normalization.mean)
+                || !close(&norm.std, &data.normalization.std)
+            {
+                eprintln!(
+                    "note: the pipeline's normalization (mean {:?}, std {:?}) differs from the model's (mean {:?}, std {:?}, {}); using the model's",
+                    data.normalization.mean,
+                    data.normalization.std,
+                    norm.mean,
+                    norm.std,
+                    manifest_path.display()
+                );
+            }
+            Ok(norm)
+        }
+        _ => Ok(Normalization::identity(channels)),
+    }
+}
+
+fn chw(m: &Manifest) -> Option<[usize; 3]> {
+    match m.input_shape.as_slice() {
+        [
+            _,
+            ManifestDim::Fixed(c),
+            ManifestDim::Fixed(h),
+            ManifestDim::Fixed(w),
+        ] => Some([*c, *h, *w]),
+        _ => None,
+    }
+}
+
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut source = e.source();
+    while let Some(s) = source {
+        parts.push(s.to_string());
+        source = s.source();
+    }
+    parts.join(": ")
+}
+
+fn report(
+    args: &Args,
+    manifest: &Manifest,
+    part: Part,
+    scores: &Scores,
+    seconds: f64,
+) -> anyhow::Result<()> {
+    let top5 = (manifest.class_names.len() >= 5).then(|| scores.top5_accuracy());
+    let per_second = scores.examples as f64 / seconds.max(1e-9);
+    if args.json {
+        let json = serde_json::json!({
+            "model": args.model.display().to_string(),
+            "data": args.data.display().to_string(),
+            "split": part.name(),
+            "examples": scores.examples,
+            "correct": scores.correct,
+            "accuracy": scores.accuracy(),
+            "top5_accuracy": top5,
+            "loss": scores.loss(),
+            "loss_from": if scores.probabilities { "probabilities" } else { "logits" },
+            "seconds": seconds,
+            "images_per_second": per_second,
+            "threads": args.threads,
+            "opt_level": format!("{:?}", args.opt_level).to_lowercase(),
+        });
+        println!("{}", serde_json::to_string(&json)?);
+        return Ok(());
+    }
+    println!(
+        "{} on the {} split of {}: {} examples",
+        args.model.display(),
+        part.name(),
+        args.data.display(),
+        scores.examples
+    );
+    println!(
+        "  accuracy        {:.4} ({}/{})",
+        scores.accuracy(),
+        scores.correct,
+        scores.examples
+    );
+    if let Some(t) = top5 {
+        println!(
+            "  top-5 accuracy  {t:.4} ({}/{})",
+            scores.correct_top5, scores.examples
+        );
+    }
+    println!(
+        "  loss            {:.4} (cross-entropy from {})",
+        scores.loss(),
+        if scores.probabilities {
+            "probabilities"
+        } else {
+            "logits"
+        }
+    );
+    println!("  time            {seconds:.2} s ({per_second:.0} images/s)");
+    Ok(())
+}

@@ -1,0 +1,212 @@
+//! `ronin eval`: an exported model scored through ONNX Runtime gives the trained model's
+//! own test figures (same examples: the test split under the same limit), with and without
+//! BatchNorm folding; bad models are refused naming the file.
+
+use std::path::{Path, PathBuf};
+
+use crate::common::*;
+
+/// Trains `pipeline` for one epoch on 256 examples per split and exports its best
+/// checkpoint to `<tmp>/<name>.onnx` with `extra` export flags; returns the model path and
+/// the run's `test_report.json`.
+fn train_and_export(
+    tmp: &Path,
+    pipeline: &str,
+    name: &str,
+    extra: &[&str],
+) -> (PathBuf, serde_json::Value) {
+    let exp = tmp.join("experiments");
+    let out = ronin(
+        &exp,
+        &["train", pipeline, "--epochs", "1", "--limit", "256"],
+    );
+    ok(&out);
+    let run = PathBuf::from(stdout(&out).trim());
+    let model = tmp.join(format!("{name}.onnx"));
+    let mut args = vec![
+        "export",
+        run.to_str().expect("utf-8"),
+        "--out",
+        model.to_str().expect("utf-8"),
+    ];
+    args.extend_from_slice(extra);
+    ok(&ronin(&exp, &args));
+    let report = serde_json::from_str(&read(&run.join("test_report.json"))).expect("test report");
+    (model, report)
+}
+
+/// `ronin eval MODEL --data PIPELINE --set data.limit=256 --json`, parsed.
+fn eval_json(tmp: &Path, model: &Path, pipeline: &str, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec![
+        "eval",
+        model.to_str().expect("utf-8"),
+        "--data",
+        pipeline,
+        "--set",
+        "data.limit=256",
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    let out = ronin(&tmp.join("experiments"), &args);
+    ok(&out);
+    serde_json::from_str(stdout(&out).trim()).expect("one JSON object")
+}
+
+fn number(v: &serde_json::Value, key: &str) -> f64 {
+    v[key]
+        .as_f64()
+        .unwrap_or_else(|| panic!("no number {key} in {v}"))
+}
+
+/// Accuracy within one example of the test report, loss within float rounding.
+fn assert_matches_report(eval: &serde_json::Value, report: &serde_json::Value) {
+    let examples = number(eval, "examples");
+    let tested: u64 = report["confusion_matrix"]
+        .as_array()
+        .expect("matrix")
+        .iter()
+        .flat_map(|r| r.as_array().expect("row"))
+        .map(|c| c.as_u64().expect("count"))
+        .sum();
+    assert_eq!(examples, tested as f64, "the same test examples: {eval}");
+    let (ours, theirs) = (number(eval, "accuracy"), number(report, "accuracy"));
+    assert!(
+        (ours - theirs).abs() * examples <= 1.0 + 1e-9,
+        "eval accuracy {ours} vs test_report {theirs} over {examples} examples"
+    );
+    let (ours, theirs) = (number(eval, "loss"), number(report, "loss"));
+    assert!(
+        (ours - theirs).abs() <= 1e-3 * theirs.max(1.0),
+        "loss {ours} vs {theirs}"
+    );
+}
+
+#[test]
+fn eval_reproduces_the_test_report() {
+    require_data();
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let (model, report) = train_and_export(tmp.path(), "pipelines/mnist_cnn.ron", "cnn", &[]);
+    let eval = eval_json(tmp.path(), &model, "pipelines/mnist_cnn.ron", &[]);
+    assert_eq!(eval["split"], "test");
+    assert_eq!(eval["loss_from"], "logits");
+    assert_matches_report(&eval, &report);
+    let (ours, theirs) = (
+        number(&eval, "top5_accuracy"),
+        number(&report, "top5_accuracy"),
+    );
+    assert!(
+        (ours - theirs).abs() * number(&eval, "examples") <= 1.0 + 1e-9,
+        "top-5 {ours} vs {theirs}"
+    );
+    // Session options change nothing in the figures.
+    let single = eval_json(
+        tmp.path(),
+        &model,
+        "pipelines/mnist_cnn.ron",
+        &["--threads", "1", "--opt-level", "disable"],
+    );
+    assert_eq!(single["correct"], eval["correct"]);
+    assert_eq!(single["threads"], 1);
+
+    // The table names the split and the counts.
+    let out = ronin(
+        &tmp.path().join("experiments"),
+        &[
+            "eval",
+            model.to_str().expect("utf-8"),
+            "--data",
+            "pipelines/mnist_cnn.ron",
+            "--set",
+            "data.limit=256",
+            "--split",
+            "validation",
+        ],
+    );
+    ok(&out);
+    let text = stdout(&out);
+    assert!(
+        text.contains("validation split") && text.contains("accuracy") && text.contains("loss"),
+        "{text}"
+    );
+}
+
+#[test]
+fn folded_batch_norm_export_keeps_parity_and_accuracy() {
+    require_data();
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let pipeline = "pipelines/mnist_digits_0_4.ron";
+    let (model, report) = train_and_export(tmp.path(), pipeline, "digits", &["--fold-bn"]);
+    let manifest: serde_json::Value =
+        serde_json::from_str(&read(&model.with_extension("json"))).expect("manifest JSON");
+    assert_eq!(manifest["batch_norm_folded"], true);
+    let diff = manifest["parity"]["max_abs_diff"]
+        .as_f64()
+        .expect("parity figure");
+    assert!(
+        diff <= manifest["parity"]["tolerance"].as_f64().expect("tolerance"),
+        "parity {diff}"
+    );
+    // The folded graph has no BatchNormalization node left (read by ONNX's own reader).
+    let checked = python_script("check_onnx.py", &[&model]);
+    ok(&checked);
+    let ops = std::process::Command::new(python())
+        .args([
+            "-c",
+            "import onnx, sys; print(' '.join(n.op_type for n in onnx.load(sys.argv[1]).graph.node))",
+        ])
+        .arg(&model)
+        .output()
+        .expect("python runs");
+    ok(&ops);
+    let ops = stdout(&ops);
+    assert!(
+        !ops.contains("BatchNormalization") && ops.contains("Conv"),
+        "{ops}"
+    );
+    let eval = eval_json(tmp.path(), &model, pipeline, &[]);
+    assert_matches_report(&eval, &report);
+}
+
+#[test]
+fn eval_refuses_bad_models_naming_the_file() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let exp = tmp.path().join("experiments");
+    let model = tmp.path().join("not_a_model.onnx");
+    std::fs::write(&model, b"this is not protobuf").expect("write");
+    let run = |model: &Path| {
+        ronin(
+            &exp,
+            &[
+                "eval",
+                model.to_str().expect("utf-8"),
+                "--data",
+                "pipelines/mnist_cnn.ron",
+            ],
+        )
+    };
+
+    // No manifest beside it: the message names the missing file and the fix.
+    let out = run(&model);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("not_a_model.json") && err.contains("ronin export"),
+        "{err}"
+    );
+
+    // A manifest, but the model is not ONNX.
+    let manifest = r#"{"model_file": "not_a_model.onnx", "input_name": "input",
+        "input_shape": ["batch", 1, 28, 28], "layout": "NCHW", "dtype": "float32",
+        "normalization": null, "class_names": ["0","1","2","3","4","5","6","7","8","9"],
+        "softmax_in_graph": false, "output_name": "logits", "opset": 17, "ir_version": 10,
+        "source_run_dir": "", "pipeline_name": "mnist_cnn", "checkpoint": "best",
+        "git_commit": null, "parity": null, "ronin_version": "0.1.0", "created": ""}"#;
+    std::fs::write(model.with_extension("json"), manifest).expect("write manifest");
+    let out = run(&model);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("not_a_model.onnx") && err.contains("ONNX Runtime"),
+        "{err}"
+    );
+}
