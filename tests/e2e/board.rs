@@ -130,6 +130,7 @@ fn tensorboard_sees_everything_the_run_logged() {
     assert_eq!(
         ops,
         [
+            "Input",
             "Conv2d",
             "BatchNorm",
             "ReLU",
@@ -138,6 +139,10 @@ fn tensorboard_sees_everything_the_run_logged() {
             "Linear"
         ]
     );
+    // A sequence: each layer reads the one before it, the first reads the input.
+    let inputs = &board["graph_inputs"];
+    assert_eq!(inputs["layers/0"], serde_json::json!(["input"]), "{inputs}");
+    assert_eq!(inputs["layers/1"], serde_json::json!(["layers/0"]), "{inputs}");
     let hparams = &board["hparams"];
     assert_eq!(hparams["start"]["optimizer"], "SGD", "{hparams}");
     assert_eq!(hparams["start"]["lr"], 0.05, "{hparams}");

@@ -45,6 +45,7 @@ for t in tags["tensors"]:
         out["text"][t] = value.item().decode() if value.ndim == 0 else value.flatten()[0].decode()
 if tags.get("graph"):
     out["graph"] = [n.op for n in acc.Graph().node]
+    out["graph_inputs"] = {n.name: list(n.input) for n in acc.Graph().node}
 for tag, content in acc.PluginTagToContent("hparams").items():
     data = plugin_data_pb2.HParamsPluginData.FromString(content)
     if data.HasField("session_start_info"):

@@ -29,6 +29,9 @@ pub enum HParam {
     Bool(bool),
 }
 
+/// Name of the model input's node in the logged graph.
+pub const GRAPH_INPUT: &str = "input";
+
 pub struct Board {
     writer: FileWriter,
 }
@@ -194,18 +197,22 @@ impl Board {
         self.hparams_event("_hparams_/session_end_info", data)
     }
 
-    /// The model as a chain of nodes `(name, op)` for the Graphs tab.
-    pub fn graph(&mut self, nodes: &[(String, String)]) {
-        let mut list = Vec::new();
-        let mut previous: Option<String> = None;
-        for (name, op) in nodes {
+    /// The model for the Graphs tab: an `input` node, then each node `(name, op, inputs)`
+    /// reading the names it lists (residual and branch edges included). Dotted state_dict
+    /// names become TensorBoard's `/` scopes, so blocks fold into groups.
+    pub fn graph(&mut self, nodes: &[(String, String, Vec<String>)]) {
+        let scoped = |n: &str| n.replace('.', "/");
+        let mut input = NodeDef::new();
+        input.set_name(GRAPH_INPUT.to_owned());
+        input.set_op("Input".to_owned());
+        let mut list = vec![input];
+        for (name, op, inputs) in nodes {
             let mut node = NodeDef::new();
-            node.set_name(name.clone());
+            node.set_name(scoped(name));
             node.set_op(op.clone());
-            if let Some(p) = previous.take() {
-                node.set_input(RepeatedField::from(vec![p]));
-            }
-            previous = Some(name.clone());
+            node.set_input(RepeatedField::from(
+                inputs.iter().map(|i| scoped(i)).collect::<Vec<_>>(),
+            ));
             list.push(node);
         }
         let mut graph = tensorboard_proto::graph::GraphDef::new();

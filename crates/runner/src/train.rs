@@ -651,7 +651,23 @@ impl<'a> Trainer<'a> {
             .collect();
         self.board.text("pipeline", &text, 0);
         if self.board_opts.write_graph {
-            let nodes: Vec<(String, String)> = p
+            let name_of = |s: &ronin_spec::Source| match s {
+                ronin_spec::Source::Input => crate::tensorboard::GRAPH_INPUT.to_owned(),
+                ronin_spec::Source::Node(j) => p.graph.nodes[*j].name.clone(),
+            };
+            use ronin_spec::LayerSpec as L;
+            let one_node_per_layer = p.file.model.layers.len() == p.graph.nodes.len()
+                && p.file.model.layers.iter().all(|l| {
+                    !matches!(
+                        l,
+                        L::Identity
+                            | L::Sequential(_)
+                            | L::Named(..)
+                            | L::Residual { .. }
+                            | L::Parallel { .. }
+                    )
+                });
+            let nodes: Vec<(String, String, Vec<String>)> = p
                 .graph
                 .nodes
                 .iter()
@@ -659,15 +675,13 @@ impl<'a> Trainer<'a> {
                 .map(|(i, n)| {
                     // The layer's own name (ReLU, BatchNorm2d), as the pipeline spells it.
                     let op = match p.file.model.layers.get(i) {
-                        Some(layer) if p.graph.nodes.len() == p.file.model.layers.len() => {
-                            layer.kind().to_owned()
-                        }
+                        Some(layer) if one_node_per_layer => layer.kind().to_owned(),
                         _ => {
                             let op = format!("{:?}", n.op);
                             op.split([' ', '{', '(']).next().unwrap_or("").to_owned()
                         }
                     };
-                    (n.name.clone(), op)
+                    (n.name.clone(), op, n.inputs.iter().map(name_of).collect())
                 })
                 .collect();
             self.board.graph(&nodes);
