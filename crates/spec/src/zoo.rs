@@ -631,6 +631,50 @@ mod tests {
         }
     }
 
+    /// Every state_dict key of torchvision's model, with its shape, in torchvision's order
+    /// (tests/fixtures/torchvision_keys.json, written by tests/python/torchvision_keys.py
+    /// from torchvision 0.29): converted torchvision weights load strictly.
+    #[test]
+    fn names_and_shapes_equal_torchvision_fixtures() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/fixtures/torchvision_keys.json"
+        );
+        let text = std::fs::read_to_string(path).expect("the fixture exists");
+        let fixtures: std::collections::BTreeMap<String, Vec<(String, Vec<usize>)>> =
+            serde_json::from_str(&text).expect("the fixture is JSON");
+        assert_eq!(fixtures.len(), 11);
+        for (name, keys) in &fixtures {
+            let (model, batch_norm) = match name.as_str() {
+                "AlexNet" => (ZooModel::AlexNet, false),
+                "VGG11" => (ZooModel::VGG11, false),
+                "VGG11_BN" => (ZooModel::VGG11, true),
+                "VGG13" => (ZooModel::VGG13, false),
+                "VGG16" => (ZooModel::VGG16, false),
+                "VGG16_BN" => (ZooModel::VGG16, true),
+                "VGG19" => (ZooModel::VGG19, false),
+                "ResNet18" => (ZooModel::ResNet18, false),
+                "ResNet34" => (ZooModel::ResNet34, false),
+                "ResNet50" => (ZooModel::ResNet50, false),
+                "GoogLeNet" => (ZooModel::GoogLeNet, false),
+                other => panic!("unknown fixture {other}"),
+            };
+            let p = PresetSpec {
+                model,
+                classes: None,
+                width: 1.0,
+                batch_norm,
+                dropout: None,
+            };
+            let g = build_graph_named(vec![3, 224, 224], "", &expand(&p, 224, 1000)).unwrap();
+            let ours: Vec<(String, Vec<usize>)> = g
+                .params()
+                .map(|p| (p.name.clone(), p.shape.clone()))
+                .collect();
+            assert_eq!(&ours, keys, "{name}");
+        }
+    }
+
     #[test]
     fn width_scales_hidden_channels_not_classes() {
         let p = PresetSpec {
