@@ -619,3 +619,89 @@ fn local_response_norm(
         .f_pow_tensor_scalar(beta)?;
     Ok(x.f_div(&div)?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ronin_spec::layer::{LayerSpec as L, Padding, Size2};
+
+    fn graph() -> ModelGraph {
+        let layers = [
+            L::Conv2d {
+                filters: 64,
+                kernel_size: Size2::Square(3),
+                stride: Size2::Square(1),
+                padding: Padding::Same,
+                dilation: Size2::Square(1),
+                groups: 1,
+                bias: true,
+            },
+            L::Flatten,
+            L::Linear {
+                units: 256,
+                bias: true,
+            },
+        ];
+        ronin_spec::graph::build_graph(vec![16, 8, 8], &layers).expect("valid")
+    }
+
+    /// (max |x|, standard deviation) of a variable.
+    fn stats(vs: &nn::VarStore, name: &str) -> (f64, f64) {
+        let t = &vs.variables()[name];
+        let max = t.abs().max().double_value(&[]);
+        let std = t.std(true).double_value(&[]);
+        (max, std)
+    }
+
+    /// The default is PyTorch's: U(±1/√fan_in) for weights and biases (std bound/√3).
+    #[test]
+    fn default_init_is_pytorchs() {
+        tch::manual_seed(0);
+        let vs = nn::VarStore::new(tch::Device::Cpu);
+        Net::new(&vs.root(), &graph(), InitSpec::PyTorch).expect("builds");
+        for (name, fan_in) in [
+            ("layers.0.weight", 16.0 * 9.0),
+            ("layers.0.bias", 16.0 * 9.0),
+            ("layers.2.weight", 64.0 * 64.0),
+            ("layers.2.bias", 64.0 * 64.0),
+        ] {
+            let bound = 1.0 / f64::sqrt(fan_in);
+            let (max, std) = stats(&vs, name);
+            assert!(
+                max <= bound && max > 0.9 * bound,
+                "{name}: max {max}, bound {bound}"
+            );
+            let expected = bound / 3f64.sqrt();
+            assert!(
+                (std / expected - 1.0).abs() < 0.15,
+                "{name}: std {std} vs {expected}"
+            );
+        }
+    }
+
+    #[test]
+    fn kaiming_and_xavier_have_their_spreads_and_zero_biases() {
+        tch::manual_seed(0);
+        let vs = nn::VarStore::new(tch::Device::Cpu);
+        Net::new(&vs.root(), &graph(), InitSpec::KaimingNormal).expect("builds");
+        // N(0, 2/fan_out), fan_out = 64·3·3.
+        let (_, std) = stats(&vs, "layers.0.weight");
+        let expected = (2.0 / (64.0 * 9.0f64)).sqrt();
+        assert!(
+            (std / expected - 1.0).abs() < 0.05,
+            "kaiming std {std} vs {expected}"
+        );
+        assert_eq!(stats(&vs, "layers.0.bias").0, 0.0);
+
+        let vs = nn::VarStore::new(tch::Device::Cpu);
+        Net::new(&vs.root(), &graph(), InitSpec::XavierUniform).expect("builds");
+        // U(±√(6/(fan_in + fan_out))) for the Linear 4096 → 256.
+        let bound = (6.0 / (4096.0 + 256.0f64)).sqrt();
+        let (max, _) = stats(&vs, "layers.2.weight");
+        assert!(
+            max <= bound && max > 0.95 * bound,
+            "xavier max {max} vs {bound}"
+        );
+        assert_eq!(stats(&vs, "layers.2.bias").0, 0.0);
+    }
+}
