@@ -3,6 +3,7 @@
 mod bad_input;
 mod board;
 mod common;
+mod data;
 mod eval;
 mod interrupt;
 mod pipelines;

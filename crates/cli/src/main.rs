@@ -49,6 +49,10 @@ enum Command {
     /// Tuning aids: `ronin tune lr FILE`, the learning-rate range test.
     #[command(subcommand)]
     Tune(commands::tune::Tune),
+    /// Look at a pipeline's data: `ronin data stats FILE` (splits, class counts,
+    /// normalisation), `ronin data preview FILE` (a PNG of augmented training samples).
+    #[command(subcommand)]
+    Data(commands::data::Data),
     /// The training-log viewer: a local web page of every run, live.
     View(commands::view::Args),
     /// Export a run's model to ONNX and verify it against the trained model.
@@ -83,6 +87,7 @@ fn main() -> ExitCode {
         Command::Watch(args) => commands::watch::run(args, &cli.experiments),
         Command::Sweep(args) => commands::sweep::run(args, &cli.experiments),
         Command::Tune(t) => commands::tune::run(t, &cli.experiments),
+        Command::Data(d) => commands::data::run(d, &cli.experiments),
         Command::View(args) => commands::view::run(args, &cli.experiments),
         Command::Export(args) => commands::export::run(args, &cli.experiments),
         Command::Predict(args) => commands::predict::run(args),

@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use ronin_spec::{DataSpec, SourceSpec, TransformSpec};
 
-use crate::dataset::{Classes, RawIdx};
+use crate::cifar::{self, CifarFormat};
+use crate::dataset::{Classes, RawIdx, count_of};
 use crate::{DataError, Dataset, Loader, LoaderOptions, Normalization, Splits};
 
 /// One of the three splits.
@@ -62,6 +63,17 @@ impl DataBundle {
         }
     }
 
+    /// Number of examples of each class in one split, indexed by label.
+    pub fn class_counts(&self, part: Part) -> Vec<usize> {
+        let labels = &self.dataset(part).labels;
+        let mut counts = vec![0; self.classes.len()];
+        for &i in self.indices(part) {
+            // Labels were checked against the class names when the dataset was built.
+            counts[labels[i] as usize] += 1;
+        }
+        counts
+    }
+
     /// A loader over one split: the training one shuffles, drops and augments (by
     /// `augment`, the pipeline's `augment` list) as the pipeline says; the others keep
     /// their order and every example, un-augmented.
@@ -90,18 +102,18 @@ impl DataBundle {
 /// Loads the source of `spec`, splits it with `seed`, applies `limit` and settles the
 /// normalisation and the class names.
 ///
-/// Class names are `spec.classes`, else the lines of `classes.txt` beside the (training)
-/// images file, else `"0"`…`"K-1"` where K is one more than the largest label.
+/// Class names are `spec.classes`, else the lines of the source's names file beside the
+/// (training) images file ([`SourceSpec::class_names_file`]: `classes.txt` for IDX),
+/// else `"0"`…`"K-1"`, where K is one more than the largest label for IDX and fixed by
+/// the format for CIFAR.
 pub fn build(spec: &DataSpec, seed: u64) -> Result<DataBundle, DataError> {
+    let names_file = spec.source.class_names_file();
     let (train, test, mut splits) = match &spec.source {
         SourceSpec::Idx { images, labels } => {
             let raw = RawIdx::load(Path::new(images), Path::new(labels))?;
             let classes =
-                Classes::resolve(spec.classes.clone(), Path::new(images), raw.max_label())?;
-            let (raw, classes) = keep_classes(raw, classes, spec)?;
-            let ds = Arc::new(raw.into_dataset(&classes)?);
-            let splits = Splits::new(&ds.labels, &spec.split, seed)?;
-            (ds.clone(), ds, splits)
+                Classes::resolve(spec.classes.clone(), &names_file, count_of(raw.max_label()))?;
+            one_source(raw, classes, spec, seed)?
         }
         SourceSpec::IdxTrainTest {
             train_images,
@@ -109,11 +121,6 @@ pub fn build(spec: &DataSpec, seed: u64) -> Result<DataBundle, DataError> {
             test_images,
             test_labels,
         } => {
-            if spec.split.test != 0.0 {
-                return Err(DataError::TestFractionWithTestFiles {
-                    test: spec.split.test,
-                });
-            }
             let train = RawIdx::load(Path::new(train_images), Path::new(train_labels))?;
             let test = RawIdx::load(Path::new(test_images), Path::new(test_labels))?;
             if train.images.shape != test.images.shape {
@@ -125,13 +132,18 @@ pub fn build(spec: &DataSpec, seed: u64) -> Result<DataBundle, DataError> {
                 });
             }
             let max = train.max_label().max(test.max_label());
-            let classes = Classes::resolve(spec.classes.clone(), Path::new(train_images), max)?;
-            let (train, _) = keep_classes(train, classes.clone(), spec)?;
-            let (test, classes) = keep_classes(test, classes, spec)?;
-            let train = Arc::new(train.into_dataset(&classes)?);
-            let test = Arc::new(test.into_dataset(&classes)?);
-            let splits = Splits::with_test_set(&train.labels, test.len(), &spec.split, seed)?;
-            (train, test, splits)
+            let classes = Classes::resolve(spec.classes.clone(), &names_file, count_of(max))?;
+            train_test(train, test, classes, spec, seed)?
+        }
+        SourceSpec::Cifar10 { train, test } | SourceSpec::Cifar100 { train, test, .. } => {
+            let format = CifarFormat::of(&spec.source).expect("a CIFAR source has a CIFAR format");
+            let classes = Classes::resolve(spec.classes.clone(), &names_file, format.classes)?;
+            let train = cifar::load(train, format)?;
+            if test.is_empty() {
+                one_source(train, classes, spec, seed)?
+            } else {
+                train_test(train, cifar::load(test, format)?, classes, spec, seed)?
+            }
         }
     };
     if let Some(limit) = spec.limit {
@@ -149,6 +161,42 @@ pub fn build(spec: &DataSpec, seed: u64) -> Result<DataBundle, DataError> {
         splits,
         normalization,
     })
+}
+
+type Sets = (Arc<Dataset>, Arc<Dataset>, Splits);
+
+/// One set of examples, split into train, validation and test by `spec.split`.
+fn one_source(
+    raw: RawIdx,
+    classes: Classes,
+    spec: &DataSpec,
+    seed: u64,
+) -> Result<Sets, DataError> {
+    let (raw, classes) = keep_classes(raw, classes, spec)?;
+    let ds = Arc::new(raw.into_dataset(&classes)?);
+    let splits = Splits::new(&ds.labels, &spec.split, seed)?;
+    Ok((ds.clone(), ds, splits))
+}
+
+/// A training set (split into train and validation) and a test set of the same shape.
+fn train_test(
+    train: RawIdx,
+    test: RawIdx,
+    classes: Classes,
+    spec: &DataSpec,
+    seed: u64,
+) -> Result<Sets, DataError> {
+    if spec.split.test != 0.0 {
+        return Err(DataError::TestFractionWithTestFiles {
+            test: spec.split.test,
+        });
+    }
+    let (train, _) = keep_classes(train, classes.clone(), spec)?;
+    let (test, classes) = keep_classes(test, classes, spec)?;
+    let train = Arc::new(train.into_dataset(&classes)?);
+    let test = Arc::new(test.into_dataset(&classes)?);
+    let splits = Splits::with_test_set(&train.labels, test.len(), &spec.split, seed)?;
+    Ok((train, test, splits))
 }
 
 /// Appends `data.extra_train` to the training dataset; their indices join the training
@@ -197,11 +245,11 @@ fn add_extra_train(
     Ok((merged, test))
 }
 
+/// The first file of the source: the (training) images.
 fn spec_images(spec: &DataSpec) -> &str {
-    match &spec.source {
-        SourceSpec::Idx { images, .. } => images,
-        SourceSpec::IdxTrainTest { train_images, .. } => train_images,
-    }
+    ronin_spec::source_files(&spec.source)
+        .first()
+        .map_or("", |(_, p)| p)
 }
 
 fn keep_classes(

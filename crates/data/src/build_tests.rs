@@ -60,6 +60,10 @@ fn single_source_is_split_limited_and_normalised() -> Result<(), DataError> {
         b.normalization,
         Normalization::compute(&b.train, &b.splits.train)?
     );
+    // Stratified: each class keeps its share (100 of each) in every split.
+    assert_eq!(b.class_counts(Part::Train), [70, 70, 70]);
+    assert_eq!(b.class_counts(Part::Validation), [20, 20, 20]);
+    assert_eq!(b.class_counts(Part::Test), [10, 10, 10]);
 
     s.limit = Some(25);
     let limited = build(&s, 1)?;
@@ -110,6 +114,106 @@ fn train_test_source_uses_the_test_files() -> Result<(), DataError> {
         build(&s, 3),
         Err(DataError::TestFractionWithTestFiles { .. })
     ));
+    Ok(())
+}
+
+/// Writes `n` CIFAR-10 records with labels `i % 10` (pixels `i`) into `name`.
+fn write_cifar(dir: &Path, name: &str, n: usize) -> String {
+    let path = dir.join(name);
+    let labels: Vec<Vec<u8>> = (0..n).map(|i| vec![(i % 10) as u8]).collect();
+    let pixels: Vec<u8> = (0..n).flat_map(|i| [i as u8; 3072]).collect();
+    crate::cifar::write(&path, &labels, &pixels).expect("write CIFAR");
+    path.display().to_string()
+}
+
+#[test]
+fn cifar10_train_batches_and_a_test_batch() -> Result<(), DataError> {
+    let dir = tempfile::tempdir()?;
+    let train = vec![
+        write_cifar(dir.path(), "data_batch_1.bin", 60),
+        write_cifar(dir.path(), "data_batch_2.bin", 40),
+    ];
+    let test = vec![write_cifar(dir.path(), "test_batch.bin", 20)];
+    let mut s = spec(SourceSpec::Cifar10 {
+        train: train.clone(),
+        test,
+    });
+    let b = build(&s, 5)?;
+    assert_eq!(b.shape(), [3, 32, 32]);
+    assert_eq!(
+        b.classes,
+        ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"]
+    );
+    assert_eq!(
+        (
+            b.splits.train.len(),
+            b.splits.validation.len(),
+            b.splits.test.len()
+        ),
+        (90, 10, 20)
+    );
+    assert_eq!(b.class_counts(Part::Validation), [1; 10]);
+    assert_eq!(b.class_counts(Part::Test), [2; 10]);
+    // Example 61 is record 1 of the second file.
+    assert_eq!(b.train.image(61)[0], 1);
+    assert_eq!(b.train.labels[61], 1);
+
+    fs_err::write(
+        dir.path().join("batches.meta.txt"),
+        "airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n\n",
+    )?;
+    s.source = SourceSpec::Cifar10 {
+        train,
+        test: Vec::new(),
+    };
+    s.split.test = 0.2;
+    let b = build(&s, 5)?;
+    assert_eq!(b.classes[9], "truck");
+    assert!(Arc::ptr_eq(&b.train, &b.test));
+    assert_eq!(b.splits.test.len(), 20);
+    Ok(())
+}
+
+#[test]
+fn cifar100_fine_or_coarse_and_a_truncated_file() -> Result<(), DataError> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("train.bin");
+    let labels: Vec<Vec<u8>> = (0..40)
+        .map(|i| vec![(i % 20) as u8, (i % 100) as u8])
+        .collect();
+    crate::cifar::write(&path, &labels, &vec![0; 40 * 3072])?;
+    let train = vec![path.display().to_string()];
+    let mut s = spec(SourceSpec::Cifar100 {
+        train: train.clone(),
+        test: Vec::new(),
+        coarse: false,
+    });
+    s.split.stratified = false;
+    assert_eq!(build(&s, 1)?.classes.len(), 100);
+    fs_err::write(
+        dir.path().join("coarse_label_names.txt"),
+        "aquatic_mammals\nfish\n",
+    )?;
+    s.source = SourceSpec::Cifar100 {
+        train,
+        test: Vec::new(),
+        coarse: true,
+    };
+    // Two coarse names for 20 coarse labels: the names file is at fault.
+    let msg = build(&s, 1).expect_err("label 2 of 2 names").to_string();
+    assert!(msg.contains("coarse_label_names.txt"), "{msg}");
+
+    let mut bytes = fs_err::read(&path)?;
+    bytes.truncate(bytes.len() - 100);
+    fs_err::write(&path, bytes)?;
+    let msg = build(&s, 1).expect_err("truncated").to_string();
+    assert!(
+        msg.contains(&format!(
+            "{}: 122860 bytes are not a whole number of CIFAR-100 records of 3074 bytes",
+            path.display()
+        )),
+        "{msg}"
+    );
     Ok(())
 }
 

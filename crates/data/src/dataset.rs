@@ -58,7 +58,11 @@ impl Dataset {
         classes: Option<Vec<String>>,
     ) -> Result<Self, DataError> {
         let raw = RawIdx::load(images, labels)?;
-        let classes = Classes::resolve(classes, images, raw.max_label())?;
+        let file = images
+            .parent()
+            .unwrap_or_else(|| Path::new(""))
+            .join("classes.txt");
+        let classes = Classes::resolve(classes, &file, count_of(raw.max_label()))?;
         raw.into_dataset(&classes)
     }
 
@@ -198,11 +202,12 @@ pub(crate) struct Classes {
 }
 
 impl Classes {
-    /// `given`, else `classes.txt` beside `images`, else `"0"..="max_label"`.
+    /// `given`, else the lines of `file` when it exists (`classes.txt` beside the images),
+    /// else `"0"`…`"count - 1"`.
     pub fn resolve(
         given: Option<Vec<String>>,
-        images: &Path,
-        max_label: Option<u8>,
+        file: &Path,
+        count: usize,
     ) -> Result<Self, DataError> {
         if let Some(names) = given {
             return Ok(Self {
@@ -210,23 +215,23 @@ impl Classes {
                 from: "data.classes".into(),
             });
         }
-        let file = images
-            .parent()
-            .unwrap_or_else(|| Path::new(""))
-            .join("classes.txt");
         if file.is_file() {
-            let names = read_class_names(&file)?;
+            let names = read_class_names(file)?;
             return Ok(Self {
                 names,
                 from: file.display().to_string(),
             });
         }
-        let k = max_label.map_or(0, |m| usize::from(m) + 1);
         Ok(Self {
-            names: (0..k).map(|i| i.to_string()).collect(),
-            from: "the largest label".into(),
+            names: (0..count).map(|i| i.to_string()).collect(),
+            from: "the labels of the source".into(),
         })
     }
+}
+
+/// The number of classes labels up to `max_label` need.
+pub(crate) fn count_of(max_label: Option<u8>) -> usize {
+    max_label.map_or(0, |m| usize::from(m) + 1)
 }
 
 /// One class name per line; surrounding whitespace and blank lines are ignored.

@@ -46,6 +46,27 @@ pub enum DataError {
     #[error("{path}: the dimensions {dims:?} describe more bytes than this machine can address")]
     TooLarge { path: PathBuf, dims: Vec<usize> },
 
+    #[error(
+        "{}: {len} bytes are not a whole number of {format} records of {record} bytes ({label_bytes} label byte(s), then 3072 pixels): the file is truncated, empty, or not {format}'s binary version",
+        path.display()
+    )]
+    CifarRecords {
+        path: PathBuf,
+        len: usize,
+        format: &'static str,
+        record: usize,
+        label_bytes: usize,
+    },
+
+    #[error("{}: record {record} has label {label}; {format} labels are below {classes}", path.display())]
+    CifarLabel {
+        path: PathBuf,
+        record: usize,
+        label: u8,
+        format: &'static str,
+        classes: usize,
+    },
+
     #[error("{images} holds {n_images} images but {labels} holds {n_labels} labels")]
     CountMismatch {
         images: PathBuf,
@@ -93,7 +114,7 @@ pub enum DataError {
     )]
     BadFractions { validation: f64, test: f64 },
 
-    #[error("IdxTrainTest has its own test files, so split.test must be 0 (found {test})")]
+    #[error("the source has its own test files, so split.test must be 0 (found {test})")]
     TestFractionWithTestFiles { test: f64 },
 
     #[error(

@@ -121,7 +121,7 @@ pub fn write_labels(path: &Path, labels: &[u8], compression: Compression) -> Res
 }
 
 /// The whole file, decompressed when it starts with the gzip magic bytes.
-fn read_maybe_gzip(path: &Path) -> Result<Vec<u8>, DataError> {
+pub(crate) fn read_maybe_gzip(path: &Path) -> Result<Vec<u8>, DataError> {
     let raw = fs_err::read(path)?;
     if !raw.starts_with(&GZIP_MAGIC) {
         return Ok(raw);

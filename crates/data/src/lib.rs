@@ -1,14 +1,16 @@
 //! Datasets, splits, normalisation and the batch loader of ronin.
 //!
 //! [`build`] turns a pipeline's `data` section into a [`DataBundle`]: the datasets read
-//! from IDX files ([`idx`]), seeded and optionally stratified [`Splits`], the
-//! [`Normalization`] and the class names. A [`Loader`] then yields [`Batch`]es of
-//! normalised `f32` images (`[N, C, H, W]`) built by worker threads, in an order that
-//! depends only on the seed and the epoch; training loaders may [`augment`] each image.
+//! from IDX files ([`idx`]) or CIFAR binary files ([`cifar`]), seeded and optionally
+//! stratified [`Splits`], the [`Normalization`] and the class names. A [`Loader`] then
+//! yields [`Batch`]es of normalised `f32` images (`[N, C, H, W]`) built by worker threads,
+//! in an order that depends only on the seed and the epoch; training loaders may
+//! [`augment`] each image.
 
 pub mod augment;
 mod batch;
 mod build;
+pub mod cifar;
 mod dataset;
 mod error;
 pub mod idx;

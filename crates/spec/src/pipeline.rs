@@ -220,11 +220,26 @@ fn check_values(file: &PipelineFile, text: &str, diags: &mut Vec<Diagnostic>) {
             ),
         );
     }
-    if matches!(d.source, SourceSpec::IdxTrainTest { .. }) && s.test > 0.0 {
+    if d.source.has_test_files() && s.test > 0.0 {
         bad(
             "data.split.test",
             "test",
-            "IdxTrainTest has its own test files; set split.test to 0".into(),
+            format!(
+                "{} has its own test files; set split.test to 0",
+                d.source.kind()
+            ),
+        );
+    }
+    if let SourceSpec::Cifar10 { train, .. } | SourceSpec::Cifar100 { train, .. } = &d.source
+        && train.is_empty()
+    {
+        bad(
+            "data.source.train",
+            "train",
+            format!(
+                "{} needs at least one training file (e.g. data_batch_1.bin)",
+                d.source.kind()
+            ),
         );
     }
     if let NormalizeSpec::Given { mean, std } = &d.normalize {
@@ -431,9 +446,10 @@ fn check_transfer(file: &PipelineFile, g: &ModelGraph, text: &str, diags: &mut V
     }
 }
 
-/// Image files a source names, in order, with the field each came from.
-pub fn source_files(source: &SourceSpec) -> Vec<(&'static str, &str)> {
-    match source {
+/// The data files a source names, in order, with the field each came from (`images`,
+/// `train[2]`).
+pub fn source_files(source: &SourceSpec) -> Vec<(String, &str)> {
+    let pairs: Vec<(&str, &String)> = match source {
         SourceSpec::Idx { images, labels } => vec![("images", images), ("labels", labels)],
         SourceSpec::IdxTrainTest {
             train_images,
@@ -446,7 +462,20 @@ pub fn source_files(source: &SourceSpec) -> Vec<(&'static str, &str)> {
             ("test_images", test_images),
             ("test_labels", test_labels),
         ],
-    }
+        SourceSpec::Cifar10 { train, test } | SourceSpec::Cifar100 { train, test, .. } => {
+            let mut files: Vec<(String, &str)> = Vec::new();
+            for (field, list) in [("train", train), ("test", test)] {
+                for (i, p) in list.iter().enumerate() {
+                    files.push((format!("{field}[{i}]"), p.as_str()));
+                }
+            }
+            return files;
+        }
+    };
+    pairs
+        .into_iter()
+        .map(|(f, p)| (f.to_owned(), p.as_str()))
+        .collect()
 }
 
 /// The files of `data.extra_train`, with the field each came from.
@@ -479,6 +508,10 @@ fn resolve_input(
         }
     }
     let mut ok = true;
+    let hint = match file.data.source.cifar_format() {
+        None => "run `bash .ci/setup.sh` to fetch the datasets",
+        Some(_) => "the set-up does not fetch CIFAR: put the files of its binary version there",
+    };
     for (field, p) in source_files(&file.data.source) {
         if !Path::new(p).exists() {
             ok = false;
@@ -486,7 +519,7 @@ fn resolve_input(
                 text,
                 &format!("data.source.{field}"),
                 p,
-                format!("{p} does not exist; run `bash .ci/setup.sh` to fetch the datasets, or fix the path (relative paths start at the current directory)"),
+                format!("{p} does not exist; {hint}, or fix the path (relative paths start at the current directory)"),
             ));
         }
     }
@@ -496,7 +529,11 @@ fn resolve_input(
     if !ok {
         return None;
     }
-    let (_, images) = source_files(&file.data.source)[0];
+    if let Some((_, shape)) = file.data.source.cifar_format() {
+        return Some(shape.to_vec());
+    }
+    let files = source_files(&file.data.source);
+    let (_, images) = files.first()?;
     match crate::idx::image_shape(Path::new(images)) {
         Ok(shape) => Some(shape),
         Err(e) => {
@@ -568,9 +605,13 @@ fn source_classes(
         }
         return Some(c.clone());
     }
-    let (_, images) = source_files(&file.data.source)[0];
-    let beside = Path::new(images).parent()?.join("classes.txt");
-    let names = fs_err::read_to_string(beside).ok()?;
+    let source = &file.data.source;
+    let Ok(names) = fs_err::read_to_string(source.class_names_file()) else {
+        // CIFAR fixes the number of classes even without a names file.
+        return source
+            .cifar_format()
+            .map(|(k, _)| (0..k).map(|i| i.to_string()).collect());
+    };
     let names: Vec<String> = names
         .lines()
         .map(str::trim)

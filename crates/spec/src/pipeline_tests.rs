@@ -131,3 +131,81 @@ fn example_pipelines_round_trip_through_the_document() {
     }
     assert!(n >= 2);
 }
+
+/// A CIFAR-10 pipeline over `files` (written empty: validation only checks they exist).
+fn cifar(dir: &Path, train: &[&str], test: &[&str], rest: &str) -> Result<Pipeline, SpecError> {
+    let list = |names: &[&str]| {
+        names
+            .iter()
+            .map(|n| {
+                let p = dir.join(n);
+                if !n.starts_with("missing") {
+                    std::fs::write(&p, b"").unwrap();
+                }
+                format!("{:?}", p.display().to_string())
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let text = format!(
+        "(epochs: 1, data: (source: Cifar10(train: [{}], test: [{}]){rest}), model: (layers: [Flatten, Linear(units: 10)]), optimizer: Sgd(lr: 0.1))",
+        list(train),
+        list(test)
+    );
+    Pipeline::from_str_named(&text, "cifar", None)
+}
+
+#[test]
+fn cifar_sources_have_a_fixed_shape_and_their_files_are_checked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let p = cifar(
+        dir,
+        &["data_batch_1.bin", "data_batch_2.bin"],
+        &["test_batch.bin"],
+        "",
+    )
+    .unwrap();
+    // 3×32×32 without reading the files; 10 classes named by number without batches.meta.txt.
+    assert_eq!(p.graph.input_shape, [3, 32, 32]);
+    assert_eq!(p.classes.as_ref().map(Vec::len), Some(10));
+    let files = source_files(&p.file.data.source);
+    assert_eq!(
+        files.iter().map(|(f, _)| f.as_str()).collect::<Vec<_>>(),
+        ["train[0]", "train[1]", "test[0]"]
+    );
+
+    std::fs::write(
+        dir.join("batches.meta.txt"),
+        "airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n\n",
+    )
+    .unwrap();
+    let p = cifar(dir, &["data_batch_1.bin"], &[], ", split: (test: 0.2)").unwrap();
+    assert_eq!(p.classes.as_ref().map(|c| c[9].as_str()), Some("truck"));
+
+    let msg = cifar(
+        dir,
+        &["data_batch_1.bin", "missing_2.bin"],
+        &["test_batch.bin"],
+        ", split: (test: 0.2)",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(msg.contains("data.source.train[1]"), "{msg}");
+    assert!(
+        msg.contains("missing_2.bin does not exist; the set-up does not fetch CIFAR"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("Cifar10 has its own test files; set split.test to 0"),
+        "{msg}"
+    );
+
+    let msg = cifar(dir, &[], &["test_batch.bin"], "")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("Cifar10 needs at least one training file"),
+        "{msg}"
+    );
+}

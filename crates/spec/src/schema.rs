@@ -140,6 +140,95 @@ pub enum SourceSpec {
         test_images: String,
         test_labels: String,
     },
+    /// CIFAR-10 in its binary version (`cifar-10-batches-bin/`): files of records of one
+    /// label byte and 3072 pixel bytes (the 32×32 red plane, then green, then blue), e.g.
+    /// `train: ["…/data_batch_1.bin", …, "…/data_batch_5.bin"], test: ["…/test_batch.bin"]`.
+    /// Validation is taken from `train` by `split.validation`; with `test: []` the test
+    /// split is too (by `split.test`), else `split.test` must be 0. Class names are
+    /// `data.classes`, else the lines of `batches.meta.txt` beside the first training
+    /// file, else `"0"`…`"9"`.
+    Cifar10 {
+        train: Vec<String>,
+        #[serde(default)]
+        test: Vec<String>,
+    },
+    /// CIFAR-100 in its binary version (`cifar-100-binary/train.bin`, `test.bin`): records
+    /// of a coarse label byte, a fine label byte and 3072 pixel bytes, as `Cifar10`. The
+    /// 100 fine labels are the classes, or the 20 coarse ones with `coarse: true`; names
+    /// from `fine_label_names.txt` (`coarse_label_names.txt`) beside the first training
+    /// file when it is there.
+    Cifar100 {
+        train: Vec<String>,
+        #[serde(default)]
+        test: Vec<String>,
+        #[serde(default)]
+        coarse: bool,
+    },
+}
+
+impl SourceSpec {
+    /// The variant's name as written in a pipeline (`Idx`, `IdxTrainTest`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SourceSpec::Idx { .. } => "Idx",
+            SourceSpec::IdxTrainTest { .. } => "IdxTrainTest",
+            SourceSpec::Cifar10 { .. } => "Cifar10",
+            SourceSpec::Cifar100 { .. } => "Cifar100",
+        }
+    }
+
+    /// Whether the source has files of its own for the test split (then `split.test` is 0).
+    pub fn has_test_files(&self) -> bool {
+        match self {
+            SourceSpec::Idx { .. } => false,
+            SourceSpec::IdxTrainTest { .. } => true,
+            SourceSpec::Cifar10 { test, .. } | SourceSpec::Cifar100 { test, .. } => {
+                !test.is_empty()
+            }
+        }
+    }
+
+    /// The file of class names (one per line) read when `data.classes` is absent, beside
+    /// the first (training) images file: `classes.txt` for IDX, `batches.meta.txt` for
+    /// CIFAR-10, `fine_label_names.txt` or `coarse_label_names.txt` for CIFAR-100.
+    pub fn class_names_file(&self) -> std::path::PathBuf {
+        let (first, name) = match self {
+            SourceSpec::Idx { images, .. } => (images.as_str(), "classes.txt"),
+            SourceSpec::IdxTrainTest { train_images, .. } => (train_images.as_str(), "classes.txt"),
+            SourceSpec::Cifar10 { train, .. } => (first_of(train), "batches.meta.txt"),
+            SourceSpec::Cifar100 { train, coarse, .. } => (
+                first_of(train),
+                if *coarse {
+                    "coarse_label_names.txt"
+                } else {
+                    "fine_label_names.txt"
+                },
+            ),
+        };
+        std::path::Path::new(first)
+            .parent()
+            .unwrap_or_else(|| std::path::Path::new(""))
+            .join(name)
+    }
+
+    /// For a CIFAR source, its number of classes (fixed by the format) and its fixed image
+    /// shape `[3, 32, 32]`; `None` for IDX, whose files say.
+    pub fn cifar_format(&self) -> Option<(usize, [usize; 3])> {
+        match self {
+            SourceSpec::Idx { .. } | SourceSpec::IdxTrainTest { .. } => None,
+            SourceSpec::Cifar10 { .. } => Some((10, CIFAR_SHAPE)),
+            SourceSpec::Cifar100 { coarse, .. } => {
+                Some((if *coarse { 20 } else { 100 }, CIFAR_SHAPE))
+            }
+        }
+    }
+}
+
+/// `[C, H, W]` of every CIFAR image.
+pub const CIFAR_SHAPE: [usize; 3] = [3, 32, 32];
+
+fn first_of(files: &[String]) -> &str {
+    files.first().map_or("", String::as_str)
 }
 
 /// An IDX image file and its IDX label file.
