@@ -131,6 +131,38 @@ fn transfer_freezes_the_base_and_trains_a_new_head() {
         tensor(&tuned_t, "layers.0.weight"),
         "the base did not train after unfreezing"
     );
+
+    // backbone_lr applies to the base: at 0 its weights stay, while its batch norms, no
+    // longer frozen, update their running statistics.
+    let still = train(
+        &exp,
+        "pipelines/mnist_transfer_5_9.ron",
+        &[
+            "--epochs",
+            "2",
+            "--set",
+            "model.cache_features=false",
+            "--set",
+            "model.unfreeze_after_epochs=1",
+            "--set",
+            "model.backbone_lr=0.0",
+        ],
+    );
+    let still_bytes = tensors(&still, "last");
+    let still_t = SafeTensors::deserialize(&still_bytes).expect("safetensors");
+    assert_eq!(
+        tensor(&before, "layers.0.weight"),
+        tensor(&still_t, "layers.0.weight")
+    );
+    assert_ne!(
+        tensor(&before, "layers.1.running_mean"),
+        tensor(&still_t, "layers.1.running_mean")
+    );
+    assert_ne!(
+        tensor(&before, "layers.10.weight"),
+        tensor(&still_t, "layers.10.weight"),
+        "the head keeps optimizer.lr"
+    );
 }
 
 /// A copy of `src` with `name` replaced by a zero tensor of `shape`.
