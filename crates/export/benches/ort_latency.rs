@@ -5,7 +5,13 @@
 //! the same weights) and prints the comparison.
 //!
 //!     cargo bench -p ronin-export --bench ort_latency -- [--out DIR] [--threads T]
-//!         [--only seed_cnn|resnet18] [--iters1 N] [--iters64 N]
+//!         [--only seed_cnn|resnet18] [--iters1 N] [--iters64 N] [--quantize]
+//!         [--model FILE.onnx]...
+//!
+//! `--quantize` also times each model's int8 exports (`<model>.int8`: Conv and Linear
+//! quantized, `<model>.int8-linear`: Linear only; see `ronin_export::quantize`).
+//! `--model FILE` (repeatable) times exported model files instead of the built-in graphs
+//! (e.g. `exports/mnist_cnn.onnx` and `exports/mnist_cnn.int8.onnx` of a trained run).
 //!
 //! For each model it writes `DIR/<model>.onnx`, `DIR/<model>.safetensors` (the weights,
 //! by PyTorch state_dict name) and `DIR/<model>.io.safetensors` (a fixed batch of two
@@ -17,7 +23,7 @@ use std::time::Instant;
 
 use ndarray::Array4;
 use ronin_export::{
-    ExportOptions, OnnxModel, Runtime, SessionOptions, Weights, to_onnx, write_atomic,
+    ExportOptions, OnnxModel, Quantization, Runtime, SessionOptions, Weights, to_onnx, write_atomic,
 };
 use ronin_spec::ModelGraph;
 use ronin_spec::layer::{LayerSpec as L, Padding, Size2};
@@ -113,6 +119,26 @@ fn time(model: &OnnxModel, x: &Array4<f32>, warmup: usize, iters: usize) -> f64 
     ms[ms.len() / 2]
 }
 
+/// Times batch 1 and batch 64 and prints one JSON line for each.
+fn measure(model: &OnnxModel, name: &str, shape: &[usize], threads: usize, iters: [usize; 2]) {
+    for (batch, iters, warmup) in [(1, iters[0], 20), (64, iters[1], 2)] {
+        let x = input(batch, shape, 11);
+        let median = time(model, &x, warmup, iters);
+        println!(
+            "{}",
+            serde_json::json!({
+                "side": "ronin_ort",
+                "model": name,
+                "batch": batch,
+                "iters": iters,
+                "threads": threads,
+                "median_ms": median,
+                "images_per_second": batch as f64 * 1e3 / median,
+            })
+        );
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let out = PathBuf::from(arg(&args, "--out").unwrap_or_else(|| "target/bench/onnx".into()));
@@ -122,12 +148,31 @@ fn main() {
     let only = arg(&args, "--only");
     let iters1: Option<usize> = arg(&args, "--iters1").and_then(|v| v.parse().ok());
     let iters64: Option<usize> = arg(&args, "--iters64").and_then(|v| v.parse().ok());
+    let quantize = args.iter().any(|a| a == "--quantize");
+    let files: Vec<PathBuf> = args
+        .windows(2)
+        .filter(|w| w[0] == "--model")
+        .map(|w| PathBuf::from(&w[1]))
+        .collect();
     std::fs::create_dir_all(&out).expect("bench output folder");
     let rt = Runtime::global().expect("ONNX Runtime (run bash .ci/setup.sh)");
     let sess = SessionOptions {
         intra_threads: Some(threads),
         ..SessionOptions::default()
     };
+    if !files.is_empty() {
+        for file in &files {
+            let model = rt.load_file(file, &sess).expect("load the model file");
+            let shape: Vec<usize> = model.input_shape()[1..]
+                .iter()
+                .map(|d| d.expect("a fixed C, H, W"))
+                .collect();
+            let name = file.display().to_string();
+            let iters = [iters1.unwrap_or(1000), iters64.unwrap_or(50)];
+            measure(&model, &name, &shape, threads, iters);
+        }
+        return;
+    }
     let models = [
         Bench {
             name: "seed_cnn",
@@ -182,24 +227,27 @@ fn main() {
         )
         .expect("write io");
 
-        for (batch, iters, warmup) in [
-            (1, iters1.unwrap_or(default1), 20),
-            (64, iters64.unwrap_or(default64), 2),
-        ] {
-            let x = input(batch, &g.input_shape, 11);
-            let median = time(&model, &x, warmup, iters);
-            println!(
-                "{}",
-                serde_json::json!({
-                    "side": "ronin_ort",
-                    "model": name,
-                    "batch": batch,
-                    "iters": iters,
-                    "threads": threads,
-                    "median_ms": median,
-                    "images_per_second": batch as f64 * 1e3 / median,
-                })
-            );
+        let iters = [iters1.unwrap_or(default1), iters64.unwrap_or(default64)];
+        measure(&model, name, &g.input_shape, threads, iters);
+        if quantize {
+            for (suffix, q) in [
+                ("int8", Quantization::DynamicInt8),
+                ("int8-linear", Quantization::DynamicInt8LinearOnly),
+            ] {
+                let opts = ExportOptions {
+                    quantize: Some(q),
+                    ..ExportOptions::default()
+                };
+                let bytes = to_onnx(&g, &weights, &opts).expect("int8 export");
+                let model = rt.load_bytes(&bytes, &sess).expect("load int8");
+                measure(
+                    &model,
+                    &format!("{name}.{suffix}"),
+                    &g.input_shape,
+                    threads,
+                    iters,
+                );
+            }
         }
     }
 }

@@ -15,6 +15,7 @@ use crate::fold::fold_batch_norm;
 use crate::lower::{Builder, lower};
 use crate::onnx::{GraphProto, ModelProto, OperatorSetIdProto};
 use crate::proto_build::{Dim, attr_int, f32_tensor, string_entry, value_info};
+use crate::quantize::Quantization;
 use crate::weights::Weights;
 
 /// Name of the graph input, `[batch, C, H, W]` float32.
@@ -51,6 +52,9 @@ pub struct ExportOptions {
     /// Merge each BatchNorm that only reads a convolution (read by nothing else) into that
     /// convolution's weight and bias; see [`crate::fold`].
     pub fold_batch_norm: bool,
+    /// Write Linear (and Conv2d, per the variant) as dynamically quantized int8 ops; see
+    /// [`crate::quantize`].
+    pub quantize: Option<Quantization>,
 }
 
 impl Default for ExportOptions {
@@ -62,6 +66,7 @@ impl Default for ExportOptions {
             metadata: Vec::new(),
             graph_name: "ronin".to_owned(),
             fold_batch_norm: false,
+            quantize: None,
         }
     }
 }
@@ -152,7 +157,14 @@ pub fn to_onnx_model(
             .iter()
             .map(|&s| tensor(&tensors, s, &n.name))
             .collect::<Result<Vec<_>, _>>()?;
-        tensors.push(lower(&mut b, n, &inputs, weights, opts.opset)?);
+        tensors.push(lower(
+            &mut b,
+            n,
+            &inputs,
+            weights,
+            opts.opset,
+            opts.quantize,
+        )?);
     }
     let mut out = tensor(&tensors, graph.output, "output")?;
     if opts.softmax && !output_is_softmax(graph) {

@@ -5,16 +5,20 @@
 //! opset 20 from Erf, SiLU from Sigmoid, an even-sized LocalResponseNorm from a banded
 //! 1×1 convolution, adaptive pooling with uneven bins from two MatMuls.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use ronin_spec::{Activation, Node, Op};
 
 use crate::error::ExportError;
 use crate::onnx::{AttributeProto, NodeProto, TensorProto};
-use crate::proto_build::{attr_float, attr_int, attr_ints, f32_tensor, i64_tensor, node};
+use crate::proto_build::{
+    attr_float, attr_int, attr_ints, f32_tensor, i8_tensor, i64_tensor, node, node_outputs,
+};
+use crate::quantize::Quantization;
 use crate::weights::Weights;
 
 mod composed;
+mod quantize;
 use composed::{adaptive_avg_pool, group_norm, lrn_even};
 
 /// First opset with `LayerNormalization`.
@@ -27,6 +31,9 @@ pub(crate) struct Builder {
     pub nodes: Vec<NodeProto>,
     pub initializers: Vec<TensorProto>,
     names: HashSet<String>,
+    /// `DynamicQuantizeLinear` outputs by the float tensor they quantize, so layers
+    /// reading the same tensor share one.
+    quantized: HashMap<String, [String; 3]>,
 }
 
 impl Builder {
@@ -36,6 +43,7 @@ impl Builder {
             nodes: Vec::new(),
             initializers: Vec::new(),
             names: reserved.iter().map(|s| (*s).to_owned()).collect(),
+            quantized: HashMap::new(),
         }
     }
 
@@ -90,6 +98,40 @@ impl Builder {
         n
     }
 
+    /// A constant int8 initializer `<name>/<what>` (a scalar when `shape` is empty).
+    pub fn int8_constant(
+        &mut self,
+        name: &str,
+        what: &str,
+        shape: &[usize],
+        data: &[i8],
+    ) -> String {
+        let n = self.fresh(format!("{name}/{what}"));
+        self.initializers.push(i8_tensor(&n, shape, data));
+        n
+    }
+
+    /// `[x_q, x_scale, x_zero_point]`: `x` quantized to uint8 by a `DynamicQuantizeLinear`
+    /// named after it, made on first use.
+    pub fn dynamic_quantize(&mut self, x: &str) -> [String; 3] {
+        if let Some(q) = self.quantized.get(x) {
+            return q.clone();
+        }
+        let base = self.fresh(format!("{x}/DynamicQuantizeLinear"));
+        let scale = self.fresh(format!("{base}/scale"));
+        let zero_point = self.fresh(format!("{base}/zero_point"));
+        self.nodes.push(node_outputs(
+            "DynamicQuantizeLinear",
+            &base,
+            &[x],
+            &[&base, &scale, &zero_point],
+            Vec::new(),
+        ));
+        let q = [base, scale, zero_point];
+        self.quantized.insert(x.to_owned(), q.clone());
+        q
+    }
+
     /// A constant int64 vector `<name>/<what>` (a Reshape target).
     fn shape_constant(&mut self, name: &str, what: &str, data: &[i64]) -> String {
         let n = self.fresh(format!("{name}/{what}"));
@@ -124,13 +166,15 @@ fn refs(v: &[String]) -> Vec<&str> {
 }
 
 /// Adds graph node `n`, reading the tensors `inputs` (one per `n.inputs`); returns the
-/// tensor holding its output. Dropout adds nothing and returns its input.
+/// tensor holding its output. Dropout adds nothing and returns its input. With
+/// `quantize`, Conv2d and Linear become integer ops ([`crate::quantize`]).
 pub(crate) fn lower(
     b: &mut Builder,
     n: &Node,
     inputs: &[String],
     weights: &Weights,
     opset: i64,
+    quantize: Option<Quantization>,
 ) -> Result<String, ExportError> {
     let name = n.name.as_str();
     let key = |s: &str| format!("{name}.{s}");
@@ -161,10 +205,6 @@ pub(crate) fn lower(
             bias,
             ..
         } => {
-            let mut ins = vec![x.to_owned(), b.weight(weights, &key("weight"), None)?];
-            if *bias {
-                ins.push(b.weight(weights, &key("bias"), None)?);
-            }
             let attrs = vec![
                 attr_ints("kernel_shape", kernel),
                 attr_ints("strides", stride),
@@ -172,6 +212,13 @@ pub(crate) fn lower(
                 attr_ints("dilations", dilation),
                 attr_int("group", *groups as i64),
             ];
+            if quantize.is_some_and(Quantization::quantizes_conv) {
+                return quantize::conv(b, weights, name, x, *bias, attrs);
+            }
+            let mut ins = vec![x.to_owned(), b.weight(weights, &key("weight"), None)?];
+            if *bias {
+                ins.push(b.weight(weights, &key("bias"), None)?);
+            }
             b.op("Conv", name, &refs(&ins), attrs)
         }
         Op::MaxPool2d {
@@ -216,6 +263,9 @@ pub(crate) fn lower(
         Op::GlobalAvgPool2d => b.op("GlobalAveragePool", name, &[x], Vec::new()),
         Op::Flatten => b.op("Flatten", name, &[x], vec![attr_int("axis", 1)]),
         Op::Linear { bias, .. } => {
+            if quantize.is_some() {
+                return quantize::linear(b, weights, name, x, *bias);
+            }
             let mut ins = vec![x.to_owned(), b.weight(weights, &key("weight"), None)?];
             if *bias {
                 ins.push(b.weight(weights, &key("bias"), None)?);

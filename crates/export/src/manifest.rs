@@ -35,6 +35,18 @@ pub struct ParityRecord {
     pub n_samples: usize,
 }
 
+/// Agreement of a quantized model with the reference, measured when it was exported.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgreementRecord {
+    /// `max |int8 − reference|` over every output.
+    pub max_abs_diff: f64,
+    /// Share of reference examples with the same top-1 class.
+    pub top1_agreement: f64,
+    /// Lowest `top1_agreement` accepted.
+    pub min_top1_agreement: f64,
+    pub n_samples: usize,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
     /// File name of the ONNX model, relative to the manifest.
@@ -67,6 +79,18 @@ pub struct Manifest {
     /// Absent in manifests written before the option existed: read as `false`.
     #[serde(default)]
     pub batch_norm_folded: bool,
+    /// `"dynamic-int8"` for a model written by `ronin export --quantize dynamic` (see
+    /// [`crate::quantize`]); absent for a float32 model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantization: Option<String>,
+    /// ONNX op types of the float export that became integer ops (`["Conv", "Gemm"]`);
+    /// absent when nothing was quantized.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub quantized_ops: Vec<String>,
+    /// The quantized model against the trained model's reference outputs, in place of
+    /// `parity` (which int8 cannot meet); absent for a float32 model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantized_agreement: Option<AgreementRecord>,
     pub ronin_version: String,
     /// Creation time as given by the caller (RFC 3339 recommended).
     pub created: String,
@@ -142,6 +166,9 @@ mod tests {
                 n_samples: 64,
             }),
             batch_norm_folded: true,
+            quantization: None,
+            quantized_ops: Vec::new(),
+            quantized_agreement: None,
             ronin_version: "0.1.0".into(),
             created: "2025-01-01T00:00:00Z".into(),
         }
@@ -175,6 +202,31 @@ mod tests {
             .remove("batch_norm_folded");
         let old = Manifest::from_json(&json.to_string(), Path::new("old.json")).expect("reads");
         assert!(!old.batch_norm_folded);
+    }
+
+    #[test]
+    fn quantization_fields_round_trip_and_are_absent_for_float_models() {
+        let float: serde_json::Value =
+            serde_json::from_str(&sample().to_json()).expect("valid json");
+        for key in ["quantization", "quantized_ops", "quantized_agreement"] {
+            assert!(float.get(key).is_none(), "{key} in a float manifest");
+        }
+        let int8 = Manifest {
+            parity: None,
+            quantization: Some("dynamic-int8".into()),
+            quantized_ops: vec!["Conv".into(), "Gemm".into()],
+            quantized_agreement: Some(AgreementRecord {
+                max_abs_diff: 0.05,
+                top1_agreement: 1.0,
+                min_top1_agreement: 0.9,
+                n_samples: 64,
+            }),
+            ..sample()
+        };
+        let back = Manifest::from_json(&int8.to_json(), Path::new("q.json")).expect("reads");
+        assert_eq!(back, int8);
+        let json: serde_json::Value = serde_json::from_str(&int8.to_json()).expect("json");
+        assert_eq!(json["quantization"], "dynamic-int8");
     }
 
     #[test]

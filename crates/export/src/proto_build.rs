@@ -38,6 +38,17 @@ pub fn i64_tensor(name: &str, data: &[i64]) -> TensorProto {
     }
 }
 
+/// An int8 initializer (quantized weights and their zero point), as `raw_data`.
+pub fn i8_tensor(name: &str, shape: &[usize], data: &[i8]) -> TensorProto {
+    TensorProto {
+        name: Some(name.to_owned()),
+        dims: shape.iter().map(|&d| d as i64).collect(),
+        data_type: Some(DataType::Int8 as i32),
+        raw_data: Some(data.iter().map(|v| v.to_le_bytes()[0]).collect()),
+        ..TensorProto::default()
+    }
+}
+
 /// A float tensor's declared type and shape, for graph inputs and outputs.
 pub fn value_info(name: &str, dims: &[Dim]) -> ValueInfoProto {
     let dim = dims
@@ -90,7 +101,7 @@ pub fn attr_float(name: &str, value: f32) -> AttributeProto {
     }
 }
 
-/// A node of the default (`ai.onnx`) domain.
+/// A node of the default (`ai.onnx`) domain with one output.
 pub fn node(
     op_type: &str,
     name: &str,
@@ -105,6 +116,20 @@ pub fn node(
         output: vec![output.to_owned()],
         attribute,
         ..NodeProto::default()
+    }
+}
+
+/// A node of the default (`ai.onnx`) domain with several outputs.
+pub fn node_outputs(
+    op_type: &str,
+    name: &str,
+    inputs: &[&str],
+    outputs: &[&str],
+    attribute: Vec<AttributeProto>,
+) -> NodeProto {
+    NodeProto {
+        output: outputs.iter().map(|s| (*s).to_owned()).collect(),
+        ..node(op_type, name, inputs, "", attribute)
     }
 }
 

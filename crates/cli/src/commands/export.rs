@@ -1,4 +1,5 @@
-//! `ronin export RUN`: the run's model as ONNX, verified against the trained model.
+//! `ronin export RUN`: the run's model as ONNX, verified against the trained model; with
+//! `--quantize dynamic` also an int8 model beside it, checked for top-1 agreement.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -6,7 +7,8 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use ndarray::Axis;
 use ronin_export::{
-    ExportOptions, Manifest, ManifestDim, Normalization, ParityRecord, Reference, Weights,
+    AgreementRecord, ExportOptions, MIN_TOP1_AGREEMENT, Manifest, ManifestDim, Normalization,
+    ParityRecord, Quantization, Reference, Weights,
 };
 use ronin_spec::{PipelineFile, graph::build_graph};
 use serde::Deserialize;
@@ -28,6 +30,29 @@ pub struct Args {
     /// that convolution's weight and bias; the manifest records `batch_norm_folded`.
     #[arg(long)]
     fold_bn: bool,
+    /// Also write an int8 model beside the float one, `<name>.int8.onnx` with its manifest
+    /// `<name>.int8.json`, in ONNX Runtime's dynamic quantization (`dynamic`: Conv and
+    /// Linear as ConvInteger and MatMulInteger; `dynamic-linear`: Linear only). Written
+    /// only when it keeps the top-1 class of at least 90% of the reference examples.
+    #[arg(long, value_enum, value_name = "MODE")]
+    quantize: Option<QuantizeMode>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum QuantizeMode {
+    /// Conv and Linear: int8 weights, activations quantized per batch at run time.
+    Dynamic,
+    /// Linear only (as PyTorch's quantize_dynamic); convolutions stay float32.
+    DynamicLinear,
+}
+
+impl From<QuantizeMode> for Quantization {
+    fn from(m: QuantizeMode) -> Self {
+        match m {
+            QuantizeMode::Dynamic => Self::DynamicInt8,
+            QuantizeMode::DynamicLinear => Self::DynamicInt8LinearOnly,
+        }
+    }
 }
 
 /// The run's `data.json`, written by the runner.
@@ -98,6 +123,7 @@ pub fn run(args: Args, experiments: &Path) -> anyhow::Result<ExitCode> {
         ],
         graph_name: record.pipeline.clone(),
         fold_batch_norm: args.fold_bn,
+        quantize: None,
     };
     let folded = if args.fold_bn {
         ronin_export::foldable_batch_norms(&graph).len()
@@ -127,6 +153,17 @@ pub fn run(args: Args, experiments: &Path) -> anyhow::Result<ExitCode> {
             parity.worst_index
         );
     }
+    let quantized = match args.quantize {
+        Some(mode) => Some(quantize(
+            &graph,
+            &weights,
+            &opts,
+            mode.into(),
+            &reference,
+            &expected,
+        )?),
+        None => None,
+    };
 
     let out = args
         .out
@@ -171,6 +208,9 @@ pub fn run(args: Args, experiments: &Path) -> anyhow::Result<ExitCode> {
             n_samples: parity.n_samples,
         }),
         batch_norm_folded: folded > 0,
+        quantization: None,
+        quantized_ops: Vec::new(),
+        quantized_agreement: None,
         ronin_version: env!("CARGO_PKG_VERSION").into(),
         created: ronin_store::now_rfc3339(),
     };
@@ -182,5 +222,85 @@ pub fn run(args: Args, experiments: &Path) -> anyhow::Result<ExitCode> {
     );
     eprintln!("manifest: {}", manifest_path.display());
     println!("{}", out.display());
+
+    if let Some(q) = quantized {
+        let q_out = ronin_export::quantized_path(&out);
+        ronin_export::write_atomic(&q_out, &q.bytes)?;
+        let q_manifest = Manifest {
+            model_file: q_out
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            parity: None,
+            quantization: Some(q.scheme.name().to_owned()),
+            quantized_ops: q.scheme.quantized_ops(&graph),
+            quantized_agreement: Some(q.record),
+            ..manifest
+        };
+        let q_manifest_path = Manifest::path_for(&q_out);
+        q_manifest.write(&q_manifest_path)?;
+        eprintln!("int8 manifest: {}", q_manifest_path.display());
+        println!("{}", q_out.display());
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The quantized model, checked against the reference before anything is written.
+struct Quantized {
+    bytes: Vec<u8>,
+    scheme: Quantization,
+    record: AgreementRecord,
+}
+
+/// Builds the `scheme`-quantized model and compares it with the trained model's outputs
+/// on the reference batch: fails when fewer than [`MIN_TOP1_AGREEMENT`] of the examples
+/// keep their top-1 class.
+fn quantize(
+    graph: &ronin_spec::ModelGraph,
+    weights: &Weights,
+    opts: &ExportOptions,
+    scheme: Quantization,
+    reference: &Reference,
+    expected: &ndarray::Array2<f32>,
+) -> anyhow::Result<Quantized> {
+    let q_opts = ExportOptions {
+        quantize: Some(scheme),
+        ..opts.clone()
+    };
+    let bytes = ronin_export::to_onnx(graph, weights, &q_opts)
+        .with_context(|| format!("cannot write the {} model", scheme.name()))?;
+    let rt = ronin_export::Runtime::global()?;
+    let model = rt
+        .load_bytes(&bytes, &ronin_export::SessionOptions::default())
+        .with_context(|| format!("ONNX Runtime cannot load the {} model", scheme.name()))?;
+    let actual = model.run(reference.input.view())?;
+    let a = ronin_export::agreement(actual.view(), expected.view())?;
+    eprintln!(
+        "{} model on {} reference samples: top-1 agreement {:.4} (at least {MIN_TOP1_AGREEMENT}), max abs diff {:.3e}; quantized {} of {} nodes ({})",
+        scheme.name(),
+        a.n_samples,
+        a.top1_agreement,
+        a.max_abs_diff,
+        scheme.quantized_nodes(graph),
+        graph.nodes.len(),
+        scheme.quantized_ops(graph).join(", ")
+    );
+    if a.top1_agreement < MIN_TOP1_AGREEMENT {
+        bail!(
+            "the {} model keeps the top-1 class of only {:.1}% of the reference examples (at least {:.0}% needed); nothing was written",
+            scheme.name(),
+            100.0 * a.top1_agreement,
+            100.0 * MIN_TOP1_AGREEMENT
+        );
+    }
+    Ok(Quantized {
+        bytes,
+        scheme,
+        record: AgreementRecord {
+            max_abs_diff: a.max_abs_diff,
+            top1_agreement: a.top1_agreement,
+            min_top1_agreement: MIN_TOP1_AGREEMENT,
+            n_samples: a.n_samples,
+        },
+    })
 }

@@ -1,0 +1,114 @@
+//! `ronin export --quantize dynamic`: an int8 model beside the float one, its manifest
+//! recording the quantization and its agreement with the trained model, and `ronin eval`
+//! of it scoring within a few points of the float model.
+
+use std::path::PathBuf;
+
+use crate::common::*;
+
+fn eval_accuracy(tmp: &std::path::Path, model: &std::path::Path) -> f64 {
+    let out = ronin(
+        &tmp.join("experiments"),
+        &[
+            "eval",
+            model.to_str().expect("utf-8"),
+            "--data",
+            "pipelines/mnist_cnn.ron",
+            "--set",
+            "data.limit=256",
+            "--json",
+        ],
+    );
+    ok(&out);
+    let eval: serde_json::Value = serde_json::from_str(stdout(&out).trim()).expect("one JSON");
+    eval["accuracy"].as_f64().expect("accuracy")
+}
+
+#[test]
+fn quantized_export_writes_an_int8_model_that_scores_like_the_float_one() {
+    require_data();
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let exp = tmp.path().join("experiments");
+    let out = ronin(
+        &exp,
+        &[
+            "train",
+            "pipelines/mnist_cnn.ron",
+            "--epochs",
+            "1",
+            "--limit",
+            "256",
+        ],
+    );
+    ok(&out);
+    let run = PathBuf::from(stdout(&out).trim());
+    let model = tmp.path().join("cnn.onnx");
+    let out = ronin(
+        &exp,
+        &[
+            "export",
+            run.to_str().expect("utf-8"),
+            "--out",
+            model.to_str().expect("utf-8"),
+            "--quantize",
+            "dynamic",
+        ],
+    );
+    ok(&out);
+    let int8 = tmp.path().join("cnn.int8.onnx");
+    // Both models on stdout, float first; both figures on stderr.
+    let printed: Vec<PathBuf> = stdout(&out).lines().map(PathBuf::from).collect();
+    assert_eq!(printed, [model.clone(), int8.clone()]);
+    let err = stderr(&out);
+    assert!(
+        err.contains("top-1 agreement") && err.contains("max abs diff"),
+        "{err}"
+    );
+
+    let manifest = |name: &str| -> serde_json::Value {
+        serde_json::from_str(&read(&tmp.path().join(name))).expect("manifest JSON")
+    };
+    let float = manifest("cnn.json");
+    assert!(float.get("quantization").is_none(), "{float}");
+    let q = manifest("cnn.int8.json");
+    assert_eq!(q["model_file"], "cnn.int8.onnx");
+    assert_eq!(q["quantization"], "dynamic-int8");
+    assert_eq!(q["quantized_ops"], serde_json::json!(["Conv", "Gemm"]));
+    assert_eq!(q["parity"], serde_json::Value::Null);
+    let agreement = &q["quantized_agreement"];
+    let top1 = agreement["top1_agreement"].as_f64().expect("top-1 figure");
+    let bound = agreement["min_top1_agreement"].as_f64().expect("bound");
+    assert!(top1 >= bound && bound > 0.0, "{agreement}");
+    assert!(
+        agreement["max_abs_diff"].as_f64().expect("diff") > 0.0,
+        "{agreement}"
+    );
+    assert_eq!(q["class_names"], float["class_names"]);
+
+    // The int8 graph is integer arithmetic, accepted by ONNX's checker.
+    ok(&python_script("check_onnx.py", &[&int8]));
+    let ops = std::process::Command::new(python())
+        .args([
+            "-c",
+            "import onnx, sys; print(' '.join(n.op_type for n in onnx.load(sys.argv[1]).graph.node))",
+        ])
+        .arg(&int8)
+        .output()
+        .expect("python runs");
+    ok(&ops);
+    let ops = stdout(&ops);
+    for op in ["DynamicQuantizeLinear", "MatMulInteger", "ConvInteger"] {
+        assert!(ops.contains(op), "{op} missing: {ops}");
+    }
+    assert!(!ops.contains("Gemm"), "{ops}");
+
+    // Same test split: the int8 model within a few points of the float one.
+    let (fp32, quantized) = (
+        eval_accuracy(tmp.path(), &model),
+        eval_accuracy(tmp.path(), &int8),
+    );
+    assert!(
+        (fp32 - quantized).abs() <= 0.03,
+        "accuracy fp32 {fp32} vs int8 {quantized}"
+    );
+}
