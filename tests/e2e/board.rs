@@ -142,7 +142,11 @@ fn tensorboard_sees_everything_the_run_logged() {
     // A sequence: each layer reads the one before it, the first reads the input.
     let inputs = &board["graph_inputs"];
     assert_eq!(inputs["layers/0"], serde_json::json!(["input"]), "{inputs}");
-    assert_eq!(inputs["layers/1"], serde_json::json!(["layers/0"]), "{inputs}");
+    assert_eq!(
+        inputs["layers/1"],
+        serde_json::json!(["layers/0"]),
+        "{inputs}"
+    );
     let hparams = &board["hparams"];
     assert_eq!(hparams["start"]["optimizer"], "SGD", "{hparams}");
     assert_eq!(hparams["start"]["lr"], 0.05, "{hparams}");

@@ -31,7 +31,9 @@ try {
   await page.waitForSelector("#detail h3", { timeout: 20000 });
   const detail = (await page.locator("#detail").textContent()).includes("pipeline.ron");
   // The run's logged images (confusion matrix, misclassified samples) are decoded PNGs.
-  await page.waitForFunction(() => [...document.querySelectorAll("#images img")].some((i) => i.complete && i.naturalWidth > 0), null, { timeout: 20000 });
+  // Each image loads on its own: wait for the confusion matrix itself, not just the first
+  // image (on a loaded machine the others may still be decoding).
+  await page.waitForFunction(() => [...document.querySelectorAll("#images img")].some((i) => i.alt === "images/confusion_matrix" && i.complete && i.naturalWidth > 0), null, { timeout: 30000 });
   const images = await page.evaluate(() => [...document.querySelectorAll("#images img")].filter((i) => i.naturalWidth > 0).map((i) => i.alt));
   const summary = (await page.locator("#detail").textContent()).includes("Total params");
   // Live: say we are ready; the test logs a new tag; wait for its chart.

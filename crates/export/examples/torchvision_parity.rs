@@ -44,7 +44,9 @@ fn main() {
     let graph = preset_graph(&preset, vec![3, 224, 224], 1000).expect("preset");
     let weights = Weights::from_safetensors(weights).expect("weights");
     // Strict: every tensor of the graph, with its shape, and nothing else.
-    weights.check(&graph).expect("torchvision's tensors are the preset's");
+    weights
+        .check(&graph)
+        .expect("torchvision's tensors are the preset's");
     let onnx = to_onnx(&graph, &weights, &ExportOptions::default()).expect("export");
     let x = floats(Path::new(input));
     let n = x.len() / (3 * 224 * 224);

@@ -18,11 +18,15 @@ impl Diagnostic {
     /// A RON syntax or type error at the position ron reports.
     pub fn from_ron(e: &ron::error::SpannedError, _text: &str) -> Self {
         let pos = e.span.start;
+        let mut message = e.code.to_string();
+        if let Some(s) = suggestion(&e.code) {
+            message.push_str(&format!("; did you mean `{s}`?"));
+        }
         Diagnostic {
             line: Some(pos.line),
             column: Some(pos.col),
             path: String::new(),
-            message: e.code.to_string(),
+            message,
         }
     }
 
@@ -40,6 +44,35 @@ impl Diagnostic {
     }
 }
 
+/// The known field or variant closest to a misspelt one: the same name in another case
+/// (`SGD` → `Sgd`), else the most similar when it is similar enough.
+fn suggestion(code: &ron::error::Error) -> Option<&'static str> {
+    use ron::error::Error;
+    let (expected, found) = match code {
+        Error::NoSuchStructField {
+            expected, found, ..
+        }
+        | Error::NoSuchEnumVariant {
+            expected, found, ..
+        } => (*expected, found.as_str()),
+        _ => return None,
+    };
+    if let Some(same) = expected.iter().find(|e| e.eq_ignore_ascii_case(found)) {
+        return Some(same);
+    }
+    expected
+        .iter()
+        .map(|e| {
+            (
+                strsim::jaro_winkler(&found.to_lowercase(), &e.to_lowercase()),
+                *e,
+            )
+        })
+        .filter(|(score, _)| *score >= 0.85)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, e)| e)
+}
+
 /// Finds `needle` in `text`, after the first key of `path` when it appears, skipping comments.
 fn locate(text: &str, path: &str, needle: &str) -> Option<(usize, usize)> {
     let first_key = path.split(['.', '[']).next().unwrap_or("");
@@ -48,14 +81,11 @@ fn locate(text: &str, path: &str, needle: &str) -> Option<(usize, usize)> {
     } else {
         find_code(text, first_key, 0).unwrap_or(0)
     };
-    // Layers are found by index: the n-th layer's variant name after `layers:`.
+    // Layers are found by index: the n-th element of the list after `layers:`.
     let offset = if let Some(idx) = layer_index(path) {
         let layers_at = find_code(text, "layers", start)?;
-        let mut at = layers_at;
-        for _ in 0..=idx {
-            at = find_code(text, needle, at + 1)?;
-        }
-        at
+        let open = find_code(text, "[", layers_at)?;
+        nth_element(text, open, idx)?
     } else {
         find_code(text, needle, start).or_else(|| find_code(text, needle, 0))?
     };
@@ -68,6 +98,57 @@ fn locate(text: &str, path: &str, needle: &str) -> Option<(usize, usize)> {
 fn layer_index(path: &str) -> Option<usize> {
     let rest = path.strip_prefix("model.layers[")?;
     rest[..rest.find(']')?].parse().ok()
+}
+
+/// Byte offset of the first character of element `n` of the list opening at `open` (a
+/// `[`), skipping nested brackets, strings and comments.
+fn nth_element(text: &str, open: usize, n: usize) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let (mut depth, mut index, mut i) = (0usize, 0usize, open + 1);
+    let mut element_start = None;
+    while i < bytes.len() {
+        let c = bytes[i];
+        match c {
+            b'/' if bytes.get(i + 1) == Some(&b'/') => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+                continue;
+            }
+            b'"' => {
+                element_start.get_or_insert(i);
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+            }
+            b'(' | b'[' | b'{' => {
+                element_start.get_or_insert(i);
+                depth += 1;
+            }
+            b')' | b']' | b'}' => {
+                if depth == 0 {
+                    return None;
+                }
+                depth -= 1;
+            }
+            b',' if depth == 0 => {
+                index += 1;
+                element_start = None;
+            }
+            c if c.is_ascii_whitespace() => {}
+            _ => {
+                element_start.get_or_insert(i);
+            }
+        }
+        if index == n
+            && let Some(at) = element_start
+        {
+            return Some(at);
+        }
+        i += 1;
+    }
+    None
 }
 
 /// Byte offset of `needle` at or after `from`, outside `//` comments.
