@@ -1,9 +1,23 @@
 //! Pseudo-labelling: `ronin predict --pseudo-label` writes the confident predictions as an
 //! IDX dataset, `data.extra_train` trains with it; `predict` reads folders of images.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Output;
 
 use crate::common::*;
+
+/// `ronin predict MODEL` on the first 300 MNIST digits, with `extra` arguments.
+fn predict_300(exp: &Path, model: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "predict",
+        model.to_str().expect("utf-8"),
+        ".ronin/data/mnist/images-idx3-ubyte",
+        "--limit",
+        "300",
+    ];
+    args.extend_from_slice(extra);
+    ronin(exp, &args)
+}
 
 #[test]
 fn pseudo_labels_enlarge_the_training_split() {
@@ -32,19 +46,7 @@ fn pseudo_labels_enlarge_the_training_split() {
 
     // The threshold is the median top probability of these 300 predictions, so about half
     // are kept whatever the model learnt in its one epoch.
-    let out = ronin(
-        &exp,
-        &[
-            "predict",
-            model.to_str().expect("utf-8"),
-            ".ronin/data/mnist/images-idx3-ubyte",
-            "--limit",
-            "300",
-            "--json",
-            "-k",
-            "1",
-        ],
-    );
+    let out = predict_300(&exp, &model, &["--json", "-k", "1"]);
     ok(&out);
     let mut probs: Vec<f64> = stdout(&out)
         .lines()
@@ -58,14 +60,10 @@ fn pseudo_labels_enlarge_the_training_split() {
     let expected = probs.iter().filter(|p| **p >= threshold).count();
 
     let dir = tmp.path().join("pseudo");
-    let out = ronin(
+    let out = predict_300(
         &exp,
+        &model,
         &[
-            "predict",
-            model.to_str().expect("utf-8"),
-            ".ronin/data/mnist/images-idx3-ubyte",
-            "--limit",
-            "300",
             "--labels",
             ".ronin/data/mnist/labels-idx1-ubyte",
             "--pseudo-label",
@@ -113,14 +111,10 @@ fn pseudo_labels_enlarge_the_training_split() {
 
     // --per-class keeps the most confident few of each class.
     let capped = tmp.path().join("capped");
-    let out = ronin(
+    let out = predict_300(
         &exp,
+        &model,
         &[
-            "predict",
-            model.to_str().expect("utf-8"),
-            ".ronin/data/mnist/images-idx3-ubyte",
-            "--limit",
-            "300",
             "--pseudo-label",
             capped.to_str().expect("utf-8"),
             "--threshold",

@@ -26,45 +26,16 @@ use ronin_export::{
     ExportOptions, OnnxModel, Quantization, Runtime, SessionOptions, Weights, to_onnx, write_atomic,
 };
 use ronin_spec::ModelGraph;
-use ronin_spec::layer::{LayerSpec as L, Padding, Size2};
 use ronin_spec::zoo::{PresetSpec, ZooModel, preset_graph};
 
+/// The course's seed CNN: the model of `pipelines/mnist_cnn.ron` (read from the
+/// repository root, where its data paths start).
 fn seed_cnn() -> ModelGraph {
-    let conv = |filters| L::Conv2d {
-        filters,
-        kernel_size: Size2::Square(3),
-        stride: Size2::Square(1),
-        padding: Padding::Same,
-        dilation: Size2::Square(1),
-        groups: 1,
-        bias: true,
-    };
-    let pool = || L::MaxPool2d {
-        kernel_size: Size2::Square(2),
-        stride: None,
-        padding: Padding::Valid,
-        ceil_mode: false,
-    };
-    let layers = [
-        conv(32),
-        L::ReLU,
-        pool(),
-        conv(64),
-        L::ReLU,
-        pool(),
-        L::Flatten,
-        L::Dropout { rate: 0.5 },
-        L::Linear {
-            units: 128,
-            bias: true,
-        },
-        L::ReLU,
-        L::Linear {
-            units: 10,
-            bias: true,
-        },
-    ];
-    ronin_spec::graph::build_graph(vec![1, 28, 28], &layers).expect("the seed CNN is valid")
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    std::env::set_current_dir(&root).expect("the repository root exists");
+    ronin_spec::Pipeline::from_path(std::path::Path::new("pipelines/mnist_cnn.ron"))
+        .expect("pipelines/mnist_cnn.ron is valid (bash .ci/setup.sh fetches its data)")
+        .graph
 }
 
 fn resnet18() -> ModelGraph {

@@ -407,12 +407,18 @@ impl Net {
                 map.insert((dataset, i), features.f_get(row as i64)?);
             }
         }
-        let rows: Vec<Tensor> = {
+        let rows = {
             let map = cache.borrow();
             indices
                 .iter()
-                .filter_map(|i| map.get(&(dataset, *i)).map(Tensor::shallow_clone))
-                .collect()
+                .map(|i| {
+                    map.get(&(dataset, *i))
+                        .map(Tensor::shallow_clone)
+                        .ok_or_else(|| RunnerError::Unsupported {
+                            what: format!("a feature cache without example {i}"),
+                        })
+                })
+                .collect::<Result<Vec<_>, _>>()?
         };
         let features = Tensor::f_stack(&rows, 0)?;
         self.run(x, k, Some(features), self.steps.len(), train)
@@ -588,7 +594,11 @@ fn apply(
         Layer::Act(Activation::Sigmoid) => h.f_sigmoid()?,
         Layer::Act(Activation::Tanh) => h.f_tanh()?,
         Layer::Softmax => h.f_softmax(-1, Kind::Float)?,
-        Layer::Add | Layer::Concat => unreachable!("handled above"),
+        Layer::Add | Layer::Concat => {
+            return Err(RunnerError::Unsupported {
+                what: "an Add or Concat node with one input".into(),
+            });
+        }
     })
 }
 

@@ -350,7 +350,8 @@ pub fn build_graph_named(
     let mut x = (Source::Input, input_shape.clone());
     for (i, layer) in layers.iter().enumerate() {
         let (name, inner) = child(root, i, layer);
-        match b.layer(&name, inner, x.clone()) {
+        // A pipeline's diagnostics name its top-level layers; a preset's name none.
+        match b.layer(&name, inner, x.clone(), root.is_empty()) {
             Ok(out) => x = out,
             Err(message) => return Err(vec![ShapeError { layer: i, message }]),
         }
@@ -428,17 +429,24 @@ impl Builder {
     ) -> Result<Value, String> {
         for (i, layer) in layers.iter().enumerate() {
             let (name, inner) = child(prefix, i, layer);
-            x = self.layer(&name, inner, x)?;
+            x = self.layer(&name, inner, x, true)?;
         }
         Ok(x)
     }
 
     /// Adds `layer` named `name`, reading `x`; errors name the nested layer at fault.
-    fn layer(&mut self, name: &str, layer: &LayerSpec, x: Value) -> Result<Value, String> {
+    /// Leaf errors start with the layer's name when `named_errors` (nested layers, presets).
+    fn layer(
+        &mut self,
+        name: &str,
+        layer: &LayerSpec,
+        x: Value,
+        named_errors: bool,
+    ) -> Result<Value, String> {
         match layer {
             LayerSpec::Named(_, _) => {
                 let (_, inner) = named_or("", "", layer);
-                self.layer(name, inner, x)
+                self.layer(name, inner, x, named_errors)
             }
             LayerSpec::Identity => Ok(x),
             LayerSpec::Sequential(layers) => self.sequence(name, layers, x),
@@ -452,7 +460,7 @@ impl Builder {
                     None => x,
                     Some(s) => {
                         let (sname, inner) = named_or(name, "shortcut", s);
-                        self.layer(&sname, inner, x)?
+                        self.layer(&sname, inner, x, true)?
                     }
                 };
                 if body.1 != short.1 {
@@ -474,7 +482,7 @@ impl Builder {
                     None => Ok(sum),
                     Some(a) => {
                         let (aname, inner) = named_or(name, "activation", a);
-                        self.layer(&aname, inner, sum)
+                        self.layer(&aname, inner, sum, true)
                     }
                 }
             }
@@ -486,7 +494,7 @@ impl Builder {
                 let mut outs = Vec::with_capacity(branches.len());
                 for (i, branch) in branches.iter().enumerate() {
                     let (bname, inner) = child(name, i, branch);
-                    outs.push(self.layer(&bname, inner, x.clone())?);
+                    outs.push(self.layer(&bname, inner, x.clone(), true)?);
                 }
                 let first = &outs[0].1;
                 let (mut channels, h, w) =
@@ -515,10 +523,10 @@ impl Builder {
                 let resolved = resolve(name, leaf, &x.1)
                     .and_then(within_limits)
                     .map_err(|e| {
-                        if name.starts_with("layers.") && !name[7..].contains('.') {
-                            e
-                        } else {
+                        if named_errors {
                             format!("{name}: {e}")
+                        } else {
+                            e
                         }
                     })?;
                 let (op, out, params) = resolved;

@@ -355,18 +355,3 @@ pub enum Op {
     /// Concatenation of the node's inputs on the channel axis.
     Concat,
 }
-
-impl Op {
-    /// True for layers that hold trainable parameters or running statistics.
-    pub fn has_state(&self) -> bool {
-        matches!(
-            self,
-            Op::Conv2d { .. }
-                | Op::Linear { .. }
-                | Op::BatchNorm { .. }
-                | Op::LayerNorm { affine: true, .. }
-                | Op::InstanceNorm2d { affine: true, .. }
-                | Op::GroupNorm { affine: true, .. }
-        )
-    }
-}

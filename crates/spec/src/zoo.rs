@@ -518,14 +518,18 @@ mod tests {
     use super::*;
     use crate::graph::build_graph_named;
 
-    fn count(model: ZooModel, batch_norm: bool) -> usize {
-        let p = PresetSpec {
+    fn preset(model: ZooModel, width: f64, batch_norm: bool) -> PresetSpec {
+        PresetSpec {
             model,
             classes: None,
-            width: 1.0,
+            width,
             batch_norm,
             dropout: None,
-        };
+        }
+    }
+
+    fn count(model: ZooModel, batch_norm: bool) -> usize {
+        let p = preset(model, 1.0, batch_norm);
         let g = build_graph_named(vec![3, 224, 224], "", &expand(&p, 224, 1000))
             .unwrap_or_else(|e| panic!("{model:?}: {e:?}"));
         assert_eq!(g.output_shape(), &vec![1000], "{model:?}");
@@ -561,26 +565,14 @@ mod tests {
 
     #[test]
     fn lenet5_on_mnist_has_61706_parameters() {
-        let p = PresetSpec {
-            model: ZooModel::LeNet5,
-            classes: None,
-            width: 1.0,
-            batch_norm: false,
-            dropout: None,
-        };
+        let p = preset(ZooModel::LeNet5, 1.0, false);
         let g = build_graph_named(vec![1, 28, 28], "", &expand(&p, 28, 10)).unwrap();
         assert_eq!(g.trainable_count(), 61_706);
     }
 
     #[test]
     fn state_dict_names_are_torchvision_keys() {
-        let p = PresetSpec {
-            model: ZooModel::ResNet18,
-            classes: None,
-            width: 1.0,
-            batch_norm: false,
-            dropout: None,
-        };
+        let p = preset(ZooModel::ResNet18, 1.0, false);
         let g = build_graph_named(vec![3, 224, 224], "", &expand(&p, 224, 1000)).unwrap();
         let names: Vec<&str> = g.params().map(|p| p.name.as_str()).collect();
         for key in [
@@ -659,13 +651,7 @@ mod tests {
                 "GoogLeNet" => (ZooModel::GoogLeNet, false),
                 other => panic!("unknown fixture {other}"),
             };
-            let p = PresetSpec {
-                model,
-                classes: None,
-                width: 1.0,
-                batch_norm,
-                dropout: None,
-            };
+            let p = preset(model, 1.0, batch_norm);
             let g = build_graph_named(vec![3, 224, 224], "", &expand(&p, 224, 1000)).unwrap();
             let ours: Vec<(String, Vec<usize>)> = g
                 .params()
@@ -677,13 +663,7 @@ mod tests {
 
     #[test]
     fn width_scales_hidden_channels_not_classes() {
-        let p = PresetSpec {
-            model: ZooModel::ResNet18,
-            classes: None,
-            width: 0.25,
-            batch_norm: false,
-            dropout: None,
-        };
+        let p = preset(ZooModel::ResNet18, 0.25, false);
         let g = build_graph_named(vec![1, 28, 28], "", &expand(&p, 28, 10)).unwrap();
         assert_eq!(g.output_shape(), &vec![10]);
         let fc = g.head().unwrap();
@@ -693,26 +673,14 @@ mod tests {
 
     #[test]
     fn too_small_inputs_name_the_layer() {
-        let p = PresetSpec {
-            model: ZooModel::VGG16,
-            classes: None,
-            width: 1.0,
-            batch_norm: false,
-            dropout: None,
-        };
+        let p = preset(ZooModel::VGG16, 1.0, false);
         let err = build_graph_named(vec![1, 28, 28], "", &expand(&p, 28, 10)).unwrap_err();
         assert!(err[0].message.contains("features."), "{}", err[0].message);
     }
 
     #[test]
     fn bad_options_are_refused() {
-        let mut p = PresetSpec {
-            model: ZooModel::ResNet18,
-            classes: None,
-            width: 0.0,
-            batch_norm: false,
-            dropout: None,
-        };
+        let mut p = preset(ZooModel::ResNet18, 0.0, false);
         assert!(check_preset(&p).unwrap_err().contains("width"));
         p.width = 1.0;
         p.batch_norm = true;
