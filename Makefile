@@ -1,5 +1,5 @@
 # ronin's entry points. Each target sets up what it needs (bash .ci/setup.sh is idempotent).
-.PHONY: setup demo test lint bench bench-models bench-onnx bench-store build-cuda clean-deps
+.PHONY: setup demo test lint bench bench-models bench-onnx bench-loader bench-store build-cuda clean-deps
 
 # Fetch libtorch (CPU), ONNX Runtime, MNIST/Fashion-MNIST and the test venv into .ronin/.
 setup:
@@ -30,6 +30,11 @@ bench-models:
 # ronin's ONNX export + ort, against ONNX Runtime's Python API and PyTorch eager.
 bench-onnx:
 	bash .ci/bench_onnx.sh
+
+# The batch loader with augmentation against torchvision transforms + DataLoader, and against
+# what the seed CNN's training step consumes.
+bench-loader:
+	bash .ci/bench_loader.sh
 
 # The experiment store and watch mode against their speed targets (ronin runs over 1,000
 # runs, save -> diagnostics, save -> training).

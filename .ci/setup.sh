@@ -214,13 +214,25 @@ setup_bench_venv() {
   touch "$venv/.ok-2.13.0"
 }
 
+setup_bench_vision() {
+  # torchvision (the loader peer of bench-loader, the parity checks of the zoo) at the
+  # release built for torch 2.13, with Pillow and safetensors. --no-deps keeps the torch
+  # wheel above in place.
+  local venv="$DEPS/venv-bench"
+  if [ -f "$venv/.ok-vision-0.28.0" ]; then return; fi
+  say "installing torchvision 0.28.0, Pillow and safetensors into .ronin/venv-bench"
+  "$venv/bin/pip" install --quiet --no-deps "torchvision==0.28.0" "pillow==12.0.0" "safetensors==0.6.2" &&
+    "$venv/bin/python" -c 'import torchvision.transforms, PIL.Image, safetensors' || fail "pip could not install torchvision 0.28.0 into .ronin/venv-bench (or it does not import)"
+  touch "$venv/.ok-vision-0.28.0"
+}
+
 setup_libtorch
 setup_onnxruntime
 setup_data
 setup_venv
 setup_web
 [ "$WANT_BROWSER" = 1 ] && setup_browser
-[ "$WANT_BENCH" = 1 ] && setup_bench_venv
+[ "$WANT_BENCH" = 1 ] && setup_bench_venv && setup_bench_vision
 if [ "$WANT_CUDA" = 1 ]; then
   setup_cuda_venv
   say "CUDA: build with  LIBTORCH_USE_PYTORCH=1 PATH=\"$DEPS/venv-cuda/bin:\$PATH\" cargo build --release"
