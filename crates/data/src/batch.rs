@@ -79,16 +79,34 @@ impl SampleStep {
     }
 
     /// Writes example `index` of `dataset`, augmented (drawing from `rng`) and normalised,
-    /// into `out`.
+    /// into `out`. Returns false, leaving `out` as it was, when the example's file does
+    /// not decode and its source skips such files (`on_corrupt: Skip`).
     ///
     /// # Shapes
     /// `out` is `[C * H * W]` (one image, channel-first).
-    pub fn apply(&self, dataset: &Dataset, index: usize, rng: &mut ChaCha8Rng, out: &mut [f32]) {
-        let [_, h, w] = dataset.shape;
+    pub fn apply(
+        &self,
+        dataset: &Dataset,
+        index: usize,
+        rng: &mut ChaCha8Rng,
+        out: &mut [f32],
+    ) -> Result<bool, DataError> {
+        let Some(image) = dataset.image(index)? else {
+            return Ok(false);
+        };
+        self.apply_bytes(&image, dataset.shape, rng, out);
+        Ok(true)
+    }
+
+    /// [`SampleStep::apply`] for the bytes of one image of `shape`.
+    ///
+    /// # Shapes
+    /// `image` is `[C, H, W]` bytes, `out` is `[C * H * W]`.
+    pub fn apply_bytes(&self, image: &[u8], shape: [usize; 3], rng: &mut ChaCha8Rng, out: &mut [f32]) {
+        let [_, h, w] = shape;
         let plane = h * w;
-        let image = dataset.image(index);
         if let Some(augment) = &self.augment {
-            augment.apply(image, dataset.shape, rng, out);
+            augment.apply(image, shape, rng, out);
             if plane > 0 {
                 for ((dst, &m), &s) in out.chunks_exact_mut(plane).zip(&self.mean).zip(&self.std) {
                     for d in dst {
@@ -109,32 +127,49 @@ impl SampleStep {
         }
     }
 
+    /// [`SampleStep::try_batch`] of a dataset held in memory, which cannot fail.
+    #[cfg(test)]
+    pub(crate) fn batch(&self, dataset: &Dataset, indices: &[usize], seed: u64, epoch: usize) -> Batch {
+        self.try_batch(dataset, indices, seed, epoch)
+            .expect("a batch of an in-memory dataset")
+    }
+
     /// The batch of the examples at `indices` (already checked to be in range), each with
-    /// its generator for (`seed`, `epoch`).
-    pub(crate) fn batch(
+    /// its generator for (`seed`, `epoch`). Files that do not decode under
+    /// `on_corrupt: Skip` are left out (the batch is shorter); under `Fail` they are an
+    /// error naming the file. Each image is decoded straight into the batch's buffer.
+    pub(crate) fn try_batch(
         &self,
         dataset: &Dataset,
         indices: &[usize],
         seed: u64,
         epoch: usize,
-    ) -> Batch {
+    ) -> Result<Batch, DataError> {
         let [c, h, w] = dataset.shape;
         let per = dataset.image_len();
         let mut pixels = vec![0f32; indices.len() * per];
+        let mut kept = Vec::with_capacity(indices.len());
         if per > 0 {
-            for (&index, out) in indices.iter().zip(pixels.chunks_exact_mut(per)) {
+            for &index in indices {
+                let n = kept.len();
+                let out = &mut pixels[n * per..(n + 1) * per];
                 let mut rng = sample_rng(seed, epoch, index);
-                self.apply(dataset, index, &mut rng, out);
+                if self.apply(dataset, index, &mut rng, out)? {
+                    kept.push(index);
+                }
             }
+        } else {
+            kept.extend_from_slice(indices);
         }
-        let images = Array4::from_shape_vec((indices.len(), c, h, w), pixels)
+        pixels.truncate(kept.len() * per);
+        let images = Array4::from_shape_vec((kept.len(), c, h, w), pixels)
             .expect("the buffer holds N * C * H * W floats by construction");
-        let labels = indices.iter().map(|&i| dataset.labels[i]).collect();
-        Batch {
+        let labels = kept.iter().map(|&i| dataset.labels[i]).collect();
+        Ok(Batch {
             images,
             labels,
-            indices: indices.to_vec(),
-        }
+            indices: kept,
+        })
     }
 }
 
@@ -147,7 +182,7 @@ pub fn dataset_batch(
 ) -> Result<Batch, DataError> {
     dataset.check_indices(indices)?;
     normalization.check(dataset.shape[0])?;
-    Ok(SampleStep::new(normalization).batch(dataset, indices, 0, 0))
+    SampleStep::new(normalization).try_batch(dataset, indices, 0, 0)
 }
 
 #[cfg(test)]

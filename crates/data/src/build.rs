@@ -3,10 +3,11 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use ronin_spec::{DataSpec, SourceSpec, TransformSpec};
+use ronin_spec::{DataSpec, ImageOptions, SourceSpec, TransformSpec};
 
 use crate::cifar::{self, CifarFormat};
 use crate::dataset::{Classes, RawIdx, count_of};
+use crate::image_source::{self, FileList};
 use crate::{DataError, Dataset, Loader, LoaderOptions, Normalization, Splits};
 
 /// One of the three splits.
@@ -105,15 +106,18 @@ impl DataBundle {
 /// Class names are `spec.classes`, else the lines of the source's names file beside the
 /// (training) images file ([`SourceSpec::class_names_file`]: `classes.txt` for IDX),
 /// else `"0"`…`"K-1"`, where K is one more than the largest label for IDX and fixed by
-/// the format for CIFAR.
+/// the format for CIFAR. A folder or CSV source names its classes by its folders or
+/// labels (see [`SourceSpec::ImageFolder`], [`SourceSpec::Csv`]) and reads every file's
+/// header here, its pixels only when a batch (or `Computed` normalisation) needs them.
 pub fn build(spec: &DataSpec, seed: u64) -> Result<DataBundle, DataError> {
     let names_file = spec.source.class_names_file();
+    let names_file = names_file.as_deref().unwrap_or(Path::new(""));
     let (train, test, mut splits) = match &spec.source {
         SourceSpec::Idx { images, labels } => {
             let raw = RawIdx::load(Path::new(images), Path::new(labels))?;
             let classes =
-                Classes::resolve(spec.classes.clone(), &names_file, count_of(raw.max_label()))?;
-            one_source(raw, classes, spec, seed)?
+                Classes::resolve(spec.classes.clone(), names_file, count_of(raw.max_label()))?;
+            one_source(Raw::Idx(raw), classes, spec, seed)?
         }
         SourceSpec::IdxTrainTest {
             train_images,
@@ -132,17 +136,39 @@ pub fn build(spec: &DataSpec, seed: u64) -> Result<DataBundle, DataError> {
                 });
             }
             let max = train.max_label().max(test.max_label());
-            let classes = Classes::resolve(spec.classes.clone(), &names_file, count_of(max))?;
-            train_test(train, test, classes, spec, seed)?
+            let classes = Classes::resolve(spec.classes.clone(), names_file, count_of(max))?;
+            train_test(Raw::Idx(train), Raw::Idx(test), classes, spec, seed)?
         }
         SourceSpec::Cifar10 { train, test } | SourceSpec::Cifar100 { train, test, .. } => {
             let format = CifarFormat::of(&spec.source).expect("a CIFAR source has a CIFAR format");
-            let classes = Classes::resolve(spec.classes.clone(), &names_file, format.classes)?;
-            let train = cifar::load(train, format)?;
+            let classes = Classes::resolve(spec.classes.clone(), names_file, format.classes)?;
+            let train = Raw::Idx(cifar::load(train, format)?);
             if test.is_empty() {
                 one_source(train, classes, spec, seed)?
             } else {
-                train_test(train, cifar::load(test, format)?, classes, spec, seed)?
+                let test = Raw::Idx(cifar::load(test, format)?);
+                train_test(train, test, classes, spec, seed)?
+            }
+        }
+        SourceSpec::ImageFolder { .. } | SourceSpec::Csv { .. } => {
+            let options = spec.source.image_options().expect("a folder or CSV source");
+            let (classes, train, test) = image_source::list(&spec.source, spec.classes.clone())?;
+            let train = Raw::Files(train, options);
+            match test {
+                None => one_source(train, classes, spec, seed)?,
+                Some(test) => {
+                    let test = Raw::Files(test, options);
+                    let (train, test, splits) = train_test(train, test, classes, spec, seed)?;
+                    if train.shape != test.shape {
+                        return Err(DataError::ShapeMismatch {
+                            train: spec_images(spec).into(),
+                            test: ronin_spec::source_files(&spec.source)[1].1.into(),
+                            train_shape: train.shape,
+                            test_shape: test.shape,
+                        });
+                    }
+                    (train, test, splits)
+                }
             }
         }
     };
@@ -165,13 +191,37 @@ pub fn build(spec: &DataSpec, seed: u64) -> Result<DataBundle, DataError> {
 
 type Sets = (Arc<Dataset>, Arc<Dataset>, Splits);
 
+/// A source's examples before they get their class names: bytes read from IDX or CIFAR
+/// files, or the checked list of a folder or CSV source's image files.
+enum Raw {
+    Idx(RawIdx),
+    Files(FileList, ImageOptions),
+}
+
+impl Raw {
+    fn keep_classes(self, keep: &[usize], classes: &Classes) -> Result<(Self, Classes), DataError> {
+        Ok(match self {
+            Raw::Idx(raw) => {
+                let (raw, classes) = raw.keep_classes(keep, classes)?;
+                (Raw::Idx(raw), classes)
+            }
+            Raw::Files(list, options) => {
+                let (list, classes) = list.keep_classes(keep, classes)?;
+                (Raw::Files(list, options), classes)
+            }
+        })
+    }
+
+    fn into_dataset(self, classes: &Classes) -> Result<Dataset, DataError> {
+        match self {
+            Raw::Idx(raw) => raw.into_dataset(classes),
+            Raw::Files(list, options) => list.into_dataset(classes, options),
+        }
+    }
+}
+
 /// One set of examples, split into train, validation and test by `spec.split`.
-fn one_source(
-    raw: RawIdx,
-    classes: Classes,
-    spec: &DataSpec,
-    seed: u64,
-) -> Result<Sets, DataError> {
+fn one_source(raw: Raw, classes: Classes, spec: &DataSpec, seed: u64) -> Result<Sets, DataError> {
     let (raw, classes) = keep_classes(raw, classes, spec)?;
     let ds = Arc::new(raw.into_dataset(&classes)?);
     let splits = Splits::new(&ds.labels, &spec.split, seed)?;
@@ -180,8 +230,8 @@ fn one_source(
 
 /// A training set (split into train and validation) and a test set of the same shape.
 fn train_test(
-    train: RawIdx,
-    test: RawIdx,
+    train: Raw,
+    test: Raw,
     classes: Classes,
     spec: &DataSpec,
     seed: u64,
@@ -212,7 +262,10 @@ fn add_extra_train(
         return Ok((train, test));
     }
     let shared = Arc::ptr_eq(&train, &test);
-    let mut images = train.images.to_vec();
+    let Some(bytes) = train.bytes() else {
+        return Err(DataError::ExtraTrainWithFiles);
+    };
+    let mut images = bytes.to_vec();
     let mut labels = train.labels.to_vec();
     for pair in &spec.extra_train {
         let raw = RawIdx::load(Path::new(&pair.images), Path::new(&pair.labels))?;
@@ -230,7 +283,7 @@ fn add_extra_train(
         };
         let extra = raw.into_dataset(&classes)?;
         let first = labels.len();
-        images.extend_from_slice(&extra.images);
+        images.extend_from_slice(extra.bytes().unwrap_or_default());
         labels.extend_from_slice(&extra.labels);
         splits.train.extend(first..labels.len());
     }
@@ -252,11 +305,7 @@ fn spec_images(spec: &DataSpec) -> &str {
         .map_or("", |(_, p)| p)
 }
 
-fn keep_classes(
-    raw: RawIdx,
-    classes: Classes,
-    spec: &DataSpec,
-) -> Result<(RawIdx, Classes), DataError> {
+fn keep_classes(raw: Raw, classes: Classes, spec: &DataSpec) -> Result<(Raw, Classes), DataError> {
     match &spec.keep_classes {
         Some(keep) => raw.keep_classes(keep, &classes),
         None => Ok((raw, classes)),

@@ -54,7 +54,10 @@ impl CifarFormat {
             SourceSpec::Cifar10 { .. } => Some(Self::CIFAR10),
             SourceSpec::Cifar100 { coarse: false, .. } => Some(Self::CIFAR100_FINE),
             SourceSpec::Cifar100 { coarse: true, .. } => Some(Self::CIFAR100_COARSE),
-            SourceSpec::Idx { .. } | SourceSpec::IdxTrainTest { .. } => None,
+            SourceSpec::Idx { .. }
+            | SourceSpec::IdxTrainTest { .. }
+            | SourceSpec::ImageFolder { .. }
+            | SourceSpec::Csv { .. } => None,
         }
     }
 

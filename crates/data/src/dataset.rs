@@ -1,21 +1,33 @@
-//! A labelled image dataset held in memory as bytes.
+//! A labelled image dataset: bytes held in memory, or image files decoded on demand.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::files::ImageFiles;
 use crate::{DataError, idx};
 
 /// Images and labels, shared cheaply between the loader's threads.
 ///
 /// # Shapes
-/// `images` is `[N, C, H, W]` unsigned bytes in row-major order, `shape` is `[C, H, W]`,
-/// `labels` is `[N]` with values in `0..classes.len()`.
+/// `shape` is `[C, H, W]`, `labels` is `[N]` with values in `0..classes.len()`; each image
+/// is `[C, H, W]` unsigned bytes in row-major order ([`Dataset::image`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Dataset {
-    pub images: Arc<[u8]>,
+    pub images: Images,
     pub shape: [usize; 3],
     pub labels: Arc<[i64]>,
     pub classes: Vec<String>,
+}
+
+/// Where a dataset's pixels are.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Images {
+    /// All images, `[N, C, H, W]` bytes (IDX, CIFAR): an image is a slice.
+    Bytes(Arc<[u8]>),
+    /// One file per image (an image folder or a CSV source), decoded, converted and
+    /// resized each time it is read; only the file list is held.
+    Files(Arc<ImageFiles>),
 }
 
 impl Dataset {
@@ -41,7 +53,7 @@ impl Dataset {
         }
         check_labels(&labels, classes.len(), origin, "the caller")?;
         Ok(Self {
-            images,
+            images: Images::Bytes(images),
             shape,
             labels,
             classes,
@@ -80,11 +92,35 @@ impl Dataset {
         self.shape.iter().product()
     }
 
-    /// The bytes of example `index`, `[C, H, W]`. Panics when `index >= len()`; callers
-    /// check indices once when they are given (see [`crate::Loader::new`]).
-    pub fn image(&self, index: usize) -> &[u8] {
-        let n = self.image_len();
-        &self.images[index * n..(index + 1) * n]
+    /// The bytes of example `index`, `[C, H, W]`: a slice of memory, or the file decoded
+    /// now. `None` when the file cannot be decoded and its source says `on_corrupt: Skip`
+    /// (a warning names it the first time); under `Fail` that is an error naming the file.
+    /// Panics when `index >= len()`; callers check indices once when they are given (see
+    /// [`crate::Loader::new`]).
+    pub fn image(&self, index: usize) -> Result<Option<Cow<'_, [u8]>>, DataError> {
+        match &self.images {
+            Images::Bytes(bytes) => {
+                let n = self.image_len();
+                Ok(Some(Cow::Borrowed(&bytes[index * n..(index + 1) * n])))
+            }
+            Images::Files(files) => Ok(files.read(index, self.shape)?.map(Cow::Owned)),
+        }
+    }
+
+    /// All images as `[N, C, H, W]` bytes, when they are held in memory.
+    pub fn bytes(&self) -> Option<&[u8]> {
+        match &self.images {
+            Images::Bytes(b) => Some(b),
+            Images::Files(_) => None,
+        }
+    }
+
+    /// The image files, when the dataset reads them on demand.
+    pub fn files(&self) -> Option<&ImageFiles> {
+        match &self.images {
+            Images::Bytes(_) => None,
+            Images::Files(f) => Some(f),
+        }
     }
 
     /// Number of examples of each class, indexed by label.
@@ -186,7 +222,7 @@ impl RawIdx {
         let origin = self.labels_path.display().to_string();
         check_labels(&labels, classes.names.len(), &origin, &classes.from)?;
         Ok(Dataset {
-            images: self.images.pixels.into(),
+            images: Images::Bytes(self.images.pixels.into()),
             shape: self.images.shape,
             labels: labels.into(),
             classes: classes.names.clone(),
@@ -251,7 +287,7 @@ pub fn read_class_names(path: &Path) -> Result<Vec<String>, DataError> {
     Ok(names)
 }
 
-fn check_labels(
+pub(crate) fn check_labels(
     labels: &[i64],
     classes: usize,
     origin: &str,
@@ -315,7 +351,7 @@ mod tests {
         let ds = Dataset::from_idx(&images, &labels, None)?;
         assert_eq!(ds.classes, ["0", "1", "2"]);
         assert_eq!(ds.class_counts(), [1, 2, 1]);
-        assert_eq!(ds.image(3), &[9, 9, 9, 9]);
+        assert_eq!(ds.image(3)?.as_deref(), Some(&[9u8, 9, 9, 9][..]));
 
         let given = vec!["a".to_string(), "b".into(), "c".into(), "d".into()];
         let ds = Dataset::from_idx(&images, &labels, Some(given.clone()))?;

@@ -148,6 +148,57 @@ pub enum DataError {
     #[error("batch_size must be at least 1")]
     ZeroBatchSize,
 
+    /// The files of an `ImageFolder` or `Csv` source (a missing folder, an empty class
+    /// folder, a CSV without its columns, an unknown label, …).
+    #[error(transparent)]
+    Listing(Box<ronin_spec::image_source::ListError>),
+
+    #[error("{}: not a readable PNG, JPEG or BMP image: {source}", path.display())]
+    ImageHeader {
+        path: PathBuf,
+        #[source]
+        source: image::ImageError,
+    },
+
+    #[error("{}: cannot decode the image: {source}", path.display())]
+    Decode {
+        path: PathBuf,
+        #[source]
+        source: image::ImageError,
+    },
+
+    #[error("{}, line {line}: {} does not exist (relative paths start at the CSV's folder, or at the source's root)", csv.display(), image.display())]
+    CsvMissingImage {
+        csv: PathBuf,
+        line: u64,
+        image: PathBuf,
+    },
+
+    #[error("{}, line {line}: {source}", csv.display())]
+    CsvRow {
+        csv: PathBuf,
+        line: u64,
+        #[source]
+        source: Box<DataError>,
+    },
+
+    #[error("{}: none of its {found} image files could be read", origin.display())]
+    NoReadableImages { origin: PathBuf, found: usize },
+
+    #[error(
+        "{}: the image is {}×{} (height×width) but {} is {}×{}; give the source a size: ({}, {}) to resize every image to one size",
+        path.display(), size.0, size.1, first.display(), first_size.0, first_size.1, first_size.0, first_size.1
+    )]
+    SizeMismatch {
+        path: PathBuf,
+        size: (usize, usize),
+        first: PathBuf,
+        first_size: (usize, usize),
+    },
+
+    #[error("data.extra_train adds IDX examples to a source held in memory (IDX, CIFAR), not to a folder or CSV source")]
+    ExtraTrainWithFiles,
+
     #[error("invalid augment list: {}", list_problems(problems))]
     BadAugment {
         /// (path such as `augment[2].degrees`, message), as `ronin_spec::check_augment`.

@@ -156,13 +156,27 @@ impl Loader {
 
     /// The batches of epoch `epoch`, built by worker threads ahead of the consumer and
     /// delivered in order. Dropping the iterator early stops and joins the threads.
+    ///
+    /// For a dataset held in memory, whose batches cannot fail. Panics with the error
+    /// when an image file cannot be read: a dataset of files wants [`Loader::try_epoch`].
     pub fn epoch(&self, epoch: usize) -> EpochIter {
-        self.epoch_from(epoch, 0)
+        EpochIter(self.try_epoch(epoch))
+    }
+
+    /// [`Loader::epoch`] from batch `first` on (see [`Loader::try_epoch_from`]).
+    pub fn epoch_from(&self, epoch: usize, first: usize) -> EpochIter {
+        EpochIter(self.try_epoch_from(epoch, first))
+    }
+
+    /// The batches of epoch `epoch`, or the error of the first one that could not be
+    /// built (an image file that does not decode), after which the iterator ends.
+    pub fn try_epoch(&self, epoch: usize) -> TryEpochIter {
+        self.try_epoch_from(epoch, 0)
     }
 
     /// The batches of epoch `epoch` from batch `first` on: the same batches an
     /// uninterrupted epoch delivers from there (a resumed run).
-    pub fn epoch_from(&self, epoch: usize, first: usize) -> EpochIter {
+    pub fn try_epoch_from(&self, epoch: usize, first: usize) -> TryEpochIter {
         let job = Arc::new(Job {
             dataset: self.dataset.clone(),
             step: self.step.clone(),
@@ -200,7 +214,7 @@ impl Loader {
                     .ok()
             })
             .collect();
-        EpochIter {
+        TryEpochIter {
             job,
             shared,
             handles,
@@ -221,10 +235,10 @@ struct Job {
 }
 
 impl Job {
-    fn build(&self, b: usize) -> Batch {
+    fn build(&self, b: usize) -> Result<Batch, DataError> {
         let start = b * self.batch_size;
         let end = (start + self.batch_size).min(self.order.len());
-        self.step.batch(
+        self.step.try_batch(
             &self.dataset,
             &self.order[start..end],
             self.seed,
@@ -248,7 +262,7 @@ struct Shared {
 struct State {
     next_claim: usize,
     next_deliver: usize,
-    done: BTreeMap<usize, Batch>,
+    done: BTreeMap<usize, Result<Batch, DataError>>,
     stop: bool,
     failed: bool,
 }
@@ -295,18 +309,19 @@ impl Drop for PanicFlag<'_> {
     }
 }
 
-/// The batches of one epoch, in order. See [`Loader::epoch`].
-pub struct EpochIter {
+/// The batches of one epoch, in order, each `Ok` or the error that stopped the epoch.
+/// See [`Loader::try_epoch`].
+pub struct TryEpochIter {
     job: Arc<Job>,
     shared: Arc<Shared>,
     handles: Vec<JoinHandle<()>>,
     next: usize,
 }
 
-impl Iterator for EpochIter {
-    type Item = Batch;
+impl Iterator for TryEpochIter {
+    type Item = Result<Batch, DataError>;
 
-    fn next(&mut self) -> Option<Batch> {
+    fn next(&mut self) -> Option<Self::Item> {
         if self.next >= self.job.total {
             return None;
         }
@@ -314,13 +329,23 @@ impl Iterator for EpochIter {
         self.next += 1;
         if self.handles.is_empty() {
             // No thread could be started: build in the caller's thread.
-            return Some(self.job.build(b));
+            let batch = self.job.build(b);
+            if batch.is_err() {
+                self.next = self.job.total;
+            }
+            return Some(batch);
         }
         let mut s = self.shared.lock();
         loop {
             if let Some(batch) = s.done.remove(&b) {
                 s.next_deliver = b + 1;
                 self.shared.work.notify_all();
+                if batch.is_err() {
+                    // Nothing after a failed batch: stop the workers.
+                    drop(s);
+                    self.next = self.job.total;
+                    let _ = self.stop();
+                }
                 return Some(batch);
             }
             if s.failed {
@@ -342,9 +367,28 @@ impl Iterator for EpochIter {
     }
 }
 
+/// The batches of one epoch of a dataset that cannot fail. See [`Loader::epoch`].
+pub struct EpochIter(TryEpochIter);
+
+impl Iterator for EpochIter {
+    type Item = Batch;
+
+    fn next(&mut self) -> Option<Batch> {
+        self.0
+            .next()
+            .map(|b| b.unwrap_or_else(|e| panic!("{e} (use Loader::try_epoch for a dataset of files)")))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.0.size_hint()
+    }
+}
+
 impl ExactSizeIterator for EpochIter {}
 
-impl EpochIter {
+impl ExactSizeIterator for TryEpochIter {}
+
+impl TryEpochIter {
     fn stop(&mut self) -> Vec<std::thread::Result<()>> {
         self.shared.lock().stop = true;
         self.shared.work.notify_all();
@@ -361,7 +405,7 @@ impl EpochIter {
     }
 }
 
-impl Drop for EpochIter {
+impl Drop for TryEpochIter {
     fn drop(&mut self) {
         // A worker's panic was already re-raised by `next`, or the consumer is itself
         // unwinding; either way, only make sure no thread outlives the iterator.

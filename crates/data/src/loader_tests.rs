@@ -1,6 +1,7 @@
 use std::time::{Duration, Instant};
 
 use super::*;
+use crate::Images;
 
 /// `n` examples of shape [2, 3, 3]; every byte of example i is i (mod 256); label i % 5.
 fn dataset(n: usize) -> Arc<Dataset> {
@@ -159,7 +160,7 @@ fn new_checks_its_inputs() {
 fn a_worker_panic_reaches_the_consumer_instead_of_hanging() {
     // Fields are public, so a dataset can break its own invariant: 4 labels, 1 image.
     let broken = Arc::new(Dataset {
-        images: vec![0u8; 18].into(),
+        images: Images::Bytes(vec![0u8; 18].into()),
         shape: [2, 3, 3],
         labels: vec![0, 0, 0, 0].into(),
         classes: vec!["a".into()],

@@ -37,32 +37,44 @@ impl Normalization {
     /// Mean and (population) standard deviation of each channel over the examples at
     /// `indices`. Sums are exact integers and the moments are taken in `f64`. A channel
     /// that is constant gets std 1, so it is shifted but not divided by zero.
+    ///
+    /// For a dataset of files this decodes each of them once (on every core); nothing is
+    /// cached between runs, so give `normalize: Given(…)` to skip the pass on a large
+    /// folder. Files left out under `on_corrupt: Skip` do not count.
     pub fn compute(dataset: &Dataset, indices: &[usize]) -> Result<Self, DataError> {
         dataset.check_indices(indices)?;
         if indices.is_empty() || dataset.image_len() == 0 {
             return Err(DataError::EmptyStatistics);
         }
-        let [c, h, w] = dataset.shape;
-        let plane = h * w;
-        let mut sum = vec![0u64; c];
-        let mut sum_sq = vec![0u64; c];
-        for &i in indices {
-            for (ch, pixels) in dataset.image(i).chunks_exact(plane).enumerate() {
-                let (mut s, mut q) = (0u64, 0u64);
-                for &p in pixels {
-                    let p = u64::from(p);
-                    s += p;
-                    q += p * p;
-                }
-                sum[ch] += s;
-                sum_sq[ch] += q;
-            }
+        let c = dataset.shape[0];
+        let threads = match dataset.files() {
+            Some(_) => std::thread::available_parallelism().map_or(1, usize::from),
+            None => 1,
+        };
+        let chunk = indices.len().div_ceil(threads);
+        let parts: Vec<Result<Sums, DataError>> = std::thread::scope(|s| {
+            let handles: Vec<_> = indices
+                .chunks(chunk)
+                .map(|part| s.spawn(move || Sums::of(dataset, part)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        });
+        let mut total = Sums::new(c);
+        for part in parts {
+            total.add(&part?);
         }
-        let n = (indices.len() * plane) as f64;
+        if total.images == 0 {
+            return Err(DataError::EmptyStatistics);
+        }
+        let [_, h, w] = dataset.shape;
+        let n = (total.images * h * w) as f64;
         let mut norm = Self::identity(c);
         for ch in 0..c {
-            let mean = sum[ch] as f64 / n / 255.0;
-            let var = (sum_sq[ch] as f64 / n / (255.0 * 255.0) - mean * mean).max(0.0);
+            let mean = total.sum[ch] as f64 / n / 255.0;
+            let var = (total.sum_sq[ch] as f64 / n / (255.0 * 255.0) - mean * mean).max(0.0);
             let std = var.sqrt();
             norm.mean[ch] = mean as f32;
             norm.std[ch] = if std > 1e-12 { std as f32 } else { 1.0 };
@@ -122,6 +134,55 @@ impl Normalization {
             .zip(&self.std)
             .map(|(&m, &s)| std::array::from_fn(|b| (b as f32 / 255.0 - m) / s))
             .collect()
+    }
+}
+
+/// Exact per-channel sums of bytes and of their squares over some images.
+struct Sums {
+    sum: Vec<u64>,
+    sum_sq: Vec<u64>,
+    images: usize,
+}
+
+impl Sums {
+    fn new(channels: usize) -> Self {
+        Self {
+            sum: vec![0; channels],
+            sum_sq: vec![0; channels],
+            images: 0,
+        }
+    }
+
+    fn of(dataset: &Dataset, indices: &[usize]) -> Result<Self, DataError> {
+        let [c, h, w] = dataset.shape;
+        let mut sums = Self::new(c);
+        for &i in indices {
+            let Some(image) = dataset.image(i)? else {
+                continue;
+            };
+            for (ch, pixels) in image.chunks_exact(h * w).enumerate() {
+                let (mut s, mut q) = (0u64, 0u64);
+                for &p in pixels {
+                    let p = u64::from(p);
+                    s += p;
+                    q += p * p;
+                }
+                sums.sum[ch] += s;
+                sums.sum_sq[ch] += q;
+            }
+            sums.images += 1;
+        }
+        Ok(sums)
+    }
+
+    fn add(&mut self, other: &Self) {
+        for (a, b) in self.sum.iter_mut().zip(&other.sum) {
+            *a += b;
+        }
+        for (a, b) in self.sum_sq.iter_mut().zip(&other.sum_sq) {
+            *a += b;
+        }
+        self.images += other.images;
     }
 }
 

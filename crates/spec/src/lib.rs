@@ -10,6 +10,7 @@ pub mod doc;
 pub mod error;
 pub mod graph;
 pub mod idx;
+pub mod image_source;
 pub mod layer;
 pub mod overrides;
 pub mod pipeline;

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use crate::compose::{self, SourceFile};
 use crate::error::{Diagnostic, SpecError};
 use crate::graph::{ModelGraph, build_graph, build_graph_named};
+use crate::image_source;
 use crate::overrides::{self, Override};
 use crate::schema::{NormalizeSpec, PipelineFile, SourceSpec};
 use crate::zoo;
@@ -242,6 +243,27 @@ fn check_values(file: &PipelineFile, text: &str, diags: &mut Vec<Diagnostic>) {
             ),
         );
     }
+    if let Some(options) = d.source.image_options() {
+        if let Some((h, w)) = options.size
+            && (h == 0 || w == 0)
+        {
+            bad(
+                "data.source.size",
+                "size",
+                format!("size must be (height, width) of at least 1 each, found ({h}, {w})"),
+            );
+        }
+        if !d.extra_train.is_empty() {
+            bad(
+                "data.extra_train",
+                "extra_train",
+                format!(
+                    "extra_train adds IDX files to an IDX or CIFAR source, not to {}; list the extra images in the source instead",
+                    d.source.kind()
+                ),
+            );
+        }
+    }
     if let NormalizeSpec::Given { mean, std } = &d.normalize {
         if mean.len() != std.len() || mean.is_empty() {
             bad(
@@ -447,7 +469,7 @@ fn check_transfer(file: &PipelineFile, g: &ModelGraph, text: &str, diags: &mut V
 }
 
 /// The data files a source names, in order, with the field each came from (`images`,
-/// `train[2]`).
+/// `train[2]`); for `ImageFolder` its folders, for `Csv` its CSV files and `root`.
 pub fn source_files(source: &SourceSpec) -> Vec<(String, &str)> {
     let pairs: Vec<(&str, &String)> = match source {
         SourceSpec::Idx { images, labels } => vec![("images", images), ("labels", labels)],
@@ -462,6 +484,19 @@ pub fn source_files(source: &SourceSpec) -> Vec<(String, &str)> {
             ("test_images", test_images),
             ("test_labels", test_labels),
         ],
+        SourceSpec::ImageFolder { root, test, .. } => {
+            let mut files = vec![("root".to_owned(), root.as_str())];
+            files.extend(test.as_deref().map(|t| ("test".to_owned(), t)));
+            return files;
+        }
+        SourceSpec::Csv {
+            file, test, root, ..
+        } => {
+            let mut files = vec![("file".to_owned(), file.as_str())];
+            files.extend(test.as_deref().map(|t| ("test".to_owned(), t)));
+            files.extend(root.as_deref().map(|r| ("root".to_owned(), r)));
+            return files;
+        }
         SourceSpec::Cifar10 { train, test } | SourceSpec::Cifar100 { train, test, .. } => {
             let mut files: Vec<(String, &str)> = Vec::new();
             for (field, list) in [("train", train), ("test", test)] {
@@ -532,6 +567,9 @@ fn resolve_input(
     if let Some((_, shape)) = file.data.source.cifar_format() {
         return Some(shape.to_vec());
     }
+    if let Some(options) = file.data.source.image_options() {
+        return image_source_shape(&file.data.source, options, diags, text);
+    }
     let files = source_files(&file.data.source);
     let (_, images) = files.first()?;
     match crate::idx::image_shape(Path::new(images)) {
@@ -543,6 +581,61 @@ fn resolve_input(
                 images,
                 format!("{e}; or give model.input explicitly"),
             ));
+            None
+        }
+    }
+}
+
+/// `[C, H, W]` of a folder or CSV source: `size` when given, else the first image's.
+fn image_source_shape(
+    source: &SourceSpec,
+    options: crate::schema::ImageOptions,
+    diags: &mut Vec<Diagnostic>,
+    text: &str,
+) -> Option<Vec<usize>> {
+    let c = options.color.channels();
+    if let Some((h, w)) = options.size {
+        return Some(vec![c, h, w]);
+    }
+    let first = match source {
+        SourceSpec::ImageFolder { root, .. } => {
+            image_source::folder_classes(Path::new(root)).and_then(|classes| {
+                image_source::first_image_under(&Path::new(root).join(&classes[0]))
+            })
+        }
+        SourceSpec::Csv {
+            file,
+            root,
+            path_column,
+            label_column,
+            ..
+        } => image_source::read_csv(
+            Path::new(file),
+            root.as_deref().map(Path::new),
+            path_column,
+            label_column,
+        )
+        .map(|rows| rows.into_iter().next().map(|r| r.path)),
+        _ => return None,
+    };
+    let probe = match first {
+        Ok(Some(path)) => image::image_dimensions(&path)
+            .map_err(|e| format!("cannot read the size of the first image {}: {e}", path.display())),
+        Ok(None) => Err("no image to take the size from".to_owned()),
+        Err(e) => Err(e.to_string()),
+    };
+    match probe {
+        Ok((w, h)) => Some(vec![c, h as usize, w as usize]),
+        Err(e) => {
+            // A listing error is reported once, by the class names when they list too.
+            if !diags.iter().any(|d| d.message == e) {
+                diags.push(Diagnostic::at_field(
+                    text,
+                    "data.source",
+                    source.kind(),
+                    format!("{e}; give size: (H, W) or model.input"),
+                ));
+            }
             None
         }
     }
@@ -606,7 +699,53 @@ fn source_classes(
         return Some(c.clone());
     }
     let source = &file.data.source;
-    let Ok(names) = fs_err::read_to_string(source.class_names_file()) else {
+    match source {
+        SourceSpec::ImageFolder { root, .. } => {
+            return match image_source::folder_classes(Path::new(root)) {
+                Ok(names) => Some(names),
+                Err(e) => {
+                    diags.push(Diagnostic::at_field(
+                        text,
+                        "data.source.root",
+                        root,
+                        e.to_string(),
+                    ));
+                    None
+                }
+            };
+        }
+        SourceSpec::Csv {
+            file: csv,
+            root,
+            path_column,
+            label_column,
+            ..
+        } => {
+            let rows = image_source::read_csv(
+                Path::new(csv),
+                root.as_deref().map(Path::new),
+                path_column,
+                label_column,
+            );
+            return match rows {
+                Ok(rows) => Some(image_source::label_classes(&rows)),
+                Err(e) => {
+                    diags.push(Diagnostic::at_field(
+                        text,
+                        "data.source.file",
+                        csv,
+                        e.to_string(),
+                    ));
+                    None
+                }
+            };
+        }
+        _ => {}
+    }
+    let Some(names_file) = source.class_names_file() else {
+        return None;
+    };
+    let Ok(names) = fs_err::read_to_string(names_file) else {
         // CIFAR fixes the number of classes even without a names file.
         return source
             .cifar_format()

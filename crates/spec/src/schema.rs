@@ -164,6 +164,103 @@ pub enum SourceSpec {
         #[serde(default)]
         coarse: bool,
     },
+    /// A folder of class folders, as torchvision's `ImageFolder` and Keras'
+    /// `flow_from_directory`: `root/<class>/<image>` (subfolders of a class folder count
+    /// too), e.g. `ImageFolder(root: "data/pets/train", test: "data/pets/test", size: (64, 64))`.
+    /// PNG, JPEG and BMP files (by extension, any case) are read; other files and names
+    /// starting with `.` are ignored. Class names are the class folders' names, sorted (as
+    /// torchvision), unless `data.classes` gives the order; then every folder must be one
+    /// of them. Images are decoded when a batch needs them (a folder larger than memory
+    /// works); only the file list and each file's header are read up front. Validation is
+    /// taken from `root` by `split.validation`; with `test` the test split is that folder
+    /// (whose class folders must be classes of `root`), else it is taken by `split.test`.
+    ImageFolder {
+        root: String,
+        #[serde(default)]
+        test: Option<String>,
+        /// `(height, width)` every image is resized to (triangle filter, i.e. bilinear,
+        /// widened when shrinking as PIL's `BILINEAR`); when absent, all images must
+        /// already share one size.
+        #[serde(default)]
+        size: Option<(usize, usize)>,
+        #[serde(default)]
+        color: ColorSpec,
+        #[serde(default)]
+        on_corrupt: OnCorrupt,
+    },
+    /// A CSV file of (image path, label) rows under a header row, e.g.
+    /// `Csv(file: "data/labels.csv", size: (32, 32))` with lines `path,label` /
+    /// `img/001.png,cat`. Paths are relative to `root` when given, else to the CSV file's
+    /// folder; absolute paths are kept. A label is a class name or an integer class index,
+    /// the same for every row of a file: with `data.classes`, labels that are all class
+    /// names are names, else labels that are all integers below the number of classes are
+    /// indices; without it, labels that are all integers are indices and the classes are
+    /// `"0"`…`"max"`, else the classes are the distinct labels, sorted. Images are read
+    /// as for `ImageFolder`; `test` is a second CSV file for the test split.
+    Csv {
+        file: String,
+        #[serde(default)]
+        test: Option<String>,
+        #[serde(default)]
+        root: Option<String>,
+        /// The header of the column of image paths.
+        #[serde(default = "default_path_column")]
+        path_column: String,
+        /// The header of the column of labels.
+        #[serde(default = "default_label_column")]
+        label_column: String,
+        #[serde(default)]
+        size: Option<(usize, usize)>,
+        #[serde(default)]
+        color: ColorSpec,
+        #[serde(default)]
+        on_corrupt: OnCorrupt,
+    },
+}
+
+fn default_path_column() -> String {
+    "path".into()
+}
+fn default_label_column() -> String {
+    "label".into()
+}
+
+/// The channels images of a folder or CSV source are converted to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+pub enum ColorSpec {
+    /// One channel: ITU-R 601-2 luma of the RGB values, `L = (19595 R + 38470 G + 7471 B
+    /// + 2^15) >> 16`, as PIL's `convert("L")`; grey images are kept as they are.
+    Grayscale,
+    /// Three channels (red, green, blue); grey images are repeated, alpha is dropped (as
+    /// PIL's `convert("RGB")`, which torchvision's `ImageFolder` applies).
+    #[default]
+    Rgb,
+}
+
+impl ColorSpec {
+    pub fn channels(self) -> usize {
+        match self {
+            ColorSpec::Grayscale => 1,
+            ColorSpec::Rgb => 3,
+        }
+    }
+}
+
+/// What a folder or CSV source does with a file that is not a readable image.
+///
+/// Every file's header is read when the source is listed, so a truncated, empty or
+/// non-image file is found before training starts. A file whose header reads but whose
+/// pixels do not decode is only found when a batch needs it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+pub enum OnCorrupt {
+    /// Stop with an error naming the file (mid-training: the run fails, keeping the
+    /// checkpoints it wrote).
+    #[default]
+    Fail,
+    /// Leave the file out: at listing time with one warning (the count and the first
+    /// paths); mid-training the example is left out of its batch (one batch is one
+    /// example shorter, every epoch) with a warning naming the file once.
+    Skip,
 }
 
 impl SourceSpec {
@@ -174,6 +271,8 @@ impl SourceSpec {
             SourceSpec::IdxTrainTest { .. } => "IdxTrainTest",
             SourceSpec::Cifar10 { .. } => "Cifar10",
             SourceSpec::Cifar100 { .. } => "Cifar100",
+            SourceSpec::ImageFolder { .. } => "ImageFolder",
+            SourceSpec::Csv { .. } => "Csv",
         }
     }
 
@@ -185,13 +284,15 @@ impl SourceSpec {
             SourceSpec::Cifar10 { test, .. } | SourceSpec::Cifar100 { test, .. } => {
                 !test.is_empty()
             }
+            SourceSpec::ImageFolder { test, .. } | SourceSpec::Csv { test, .. } => test.is_some(),
         }
     }
 
     /// The file of class names (one per line) read when `data.classes` is absent, beside
     /// the first (training) images file: `classes.txt` for IDX, `batches.meta.txt` for
-    /// CIFAR-10, `fine_label_names.txt` or `coarse_label_names.txt` for CIFAR-100.
-    pub fn class_names_file(&self) -> std::path::PathBuf {
+    /// CIFAR-10, `fine_label_names.txt` or `coarse_label_names.txt` for CIFAR-100; `None`
+    /// for a folder or CSV source, whose names come from its folders or labels.
+    pub fn class_names_file(&self) -> Option<std::path::PathBuf> {
         let (first, name) = match self {
             SourceSpec::Idx { images, .. } => (images.as_str(), "classes.txt"),
             SourceSpec::IdxTrainTest { train_images, .. } => (train_images.as_str(), "classes.txt"),
@@ -204,24 +305,60 @@ impl SourceSpec {
                     "fine_label_names.txt"
                 },
             ),
+            SourceSpec::ImageFolder { .. } | SourceSpec::Csv { .. } => return None,
         };
-        std::path::Path::new(first)
+        let dir = std::path::Path::new(first)
             .parent()
-            .unwrap_or_else(|| std::path::Path::new(""))
-            .join(name)
+            .unwrap_or_else(|| std::path::Path::new(""));
+        Some(dir.join(name))
     }
 
     /// For a CIFAR source, its number of classes (fixed by the format) and its fixed image
     /// shape `[3, 32, 32]`; `None` for IDX, whose files say.
     pub fn cifar_format(&self) -> Option<(usize, [usize; 3])> {
         match self {
-            SourceSpec::Idx { .. } | SourceSpec::IdxTrainTest { .. } => None,
+            SourceSpec::Idx { .. }
+            | SourceSpec::IdxTrainTest { .. }
+            | SourceSpec::ImageFolder { .. }
+            | SourceSpec::Csv { .. } => None,
             SourceSpec::Cifar10 { .. } => Some((10, CIFAR_SHAPE)),
             SourceSpec::Cifar100 { coarse, .. } => {
                 Some((if *coarse { 20 } else { 100 }, CIFAR_SHAPE))
             }
         }
     }
+
+    /// How a folder or CSV source turns files into images; `None` for the others.
+    pub fn image_options(&self) -> Option<ImageOptions> {
+        match self {
+            SourceSpec::ImageFolder {
+                size,
+                color,
+                on_corrupt,
+                ..
+            }
+            | SourceSpec::Csv {
+                size,
+                color,
+                on_corrupt,
+                ..
+            } => Some(ImageOptions {
+                size: *size,
+                color: *color,
+                on_corrupt: *on_corrupt,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// The decoding options shared by `ImageFolder` and `Csv`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImageOptions {
+    /// `(height, width)`.
+    pub size: Option<(usize, usize)>,
+    pub color: ColorSpec,
+    pub on_corrupt: OnCorrupt,
 }
 
 /// `[C, H, W]` of every CIFAR image.
