@@ -145,6 +145,10 @@ pub enum ExportError {
         source: serde_json::Error,
     },
 
+    /// Static quantization could not calibrate or rewrite the model.
+    #[error("static quantization: {reason}")]
+    StaticQuantize { reason: String },
+
     #[error("cannot {op} {path}")]
     File {
         op: &'static str,

@@ -55,6 +55,9 @@ pub struct ExportOptions {
     /// Write Linear (and Conv2d, per the variant) as dynamically quantized int8 ops; see
     /// [`crate::quantize`].
     pub quantize: Option<Quantization>,
+    /// `None`: a dynamic batch axis named [`BATCH_DIM`]. `Some(n)`: the input and output
+    /// have a fixed batch of `n` (at least 1).
+    pub batch: Option<usize>,
 }
 
 impl Default for ExportOptions {
@@ -67,6 +70,7 @@ impl Default for ExportOptions {
             graph_name: "ronin".to_owned(),
             fold_batch_norm: false,
             quantize: None,
+            batch: None,
         }
     }
 }
@@ -109,8 +113,8 @@ pub fn to_onnx(
 /// Builds the ONNX model.
 ///
 /// # Shapes
-/// Input `input`: `[batch, C, H, W]` (the graph's input shape behind a dynamic batch axis).
-/// Output `logits` or `probabilities`: `[batch, K]`.
+/// Input `input`: `[batch, C, H, W]` (the graph's input shape behind a dynamic batch axis,
+/// or a fixed one with `opts.batch`). Output `logits` or `probabilities`: `[batch, K]`.
 pub fn to_onnx_model(
     graph: &ModelGraph,
     weights: &Weights,
@@ -172,7 +176,10 @@ pub fn to_onnx_model(
     }
     b.finish_output(&out, output);
 
-    let batch = || Dim::Param(BATCH_DIM.to_owned());
+    let batch = || match opts.batch {
+        Some(n) => Dim::Value(n.max(1)),
+        None => Dim::Param(BATCH_DIM.to_owned()),
+    };
     let input_dims: Vec<Dim> = std::iter::once(batch())
         .chain(graph.input_shape.iter().map(|&d| Dim::Value(d)))
         .collect();

@@ -5,6 +5,7 @@
 //! - [`Runtime`] / [`OnnxModel`]: ONNX Runtime through `ort`, the library loaded at run time.
 //! - [`fold_batch_norm`]: BatchNorm merged into the convolution before it (optional).
 //! - [`quantize`]: Conv and Linear as dynamically quantized int8 ops (optional).
+//! - [`qdq`]: static int8 quantization (QDQ) calibrated on training batches (optional).
 //! - [`verify`]: parity of ONNX Runtime against the runner's `reference.safetensors`.
 //! - [`Scores`]: accuracy and cross-entropy of outputs against labels (`ronin eval`).
 //! - [`Manifest`]: the JSON written beside the model; [`predict`]: top-k answers.
@@ -18,6 +19,7 @@ pub mod manifest;
 pub mod onnx;
 pub mod predict;
 pub mod proto_build;
+pub mod qdq;
 pub mod quantize;
 pub mod runtime;
 pub mod score;
@@ -33,8 +35,12 @@ pub use graph_to_onnx::{
     to_onnx_model,
 };
 pub use lower::{GELU_OPSET, LAYER_NORM_OPSET};
-pub use manifest::{AgreementRecord, Manifest, ManifestDim, Normalization, ParityRecord};
+pub use manifest::{
+    AgreementRecord, CalibrationRecord, InputPolicy, Manifest, ManifestDim, Normalization,
+    ParityRecord,
+};
 pub use predict::{softmax, top_k, top_k_batch};
+pub use qdq::{Range, STATIC_NAME, StaticModel, StaticQuantizer};
 pub use quantize::{Agreement, MIN_TOP1_AGREEMENT, Quantization, agreement, quantized_path};
 pub use runtime::{OnnxModel, OptimizationLevel, Runtime, SessionOptions, dylib_path};
 pub use score::Scores;

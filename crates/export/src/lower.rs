@@ -18,7 +18,7 @@ use crate::quantize::Quantization;
 use crate::weights::Weights;
 
 mod composed;
-mod quantize;
+pub(crate) mod quantize;
 use composed::{adaptive_avg_pool, group_norm, lrn_even};
 
 /// First opset with `LayerNormalization`.

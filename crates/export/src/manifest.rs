@@ -47,12 +47,43 @@ pub struct AgreementRecord {
     pub n_samples: usize,
 }
 
+/// How the static int8 model's activation ranges were measured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CalibrationRecord {
+    /// `"minmax"`: the smallest and largest value over every calibration example.
+    pub method: String,
+    /// The split the examples came from, `"train"` (without augmentation).
+    pub split: String,
+    pub batches: usize,
+    pub examples: usize,
+    /// Activation tensors with their own range.
+    pub tensors: usize,
+    /// `"uint8 asymmetric per-tensor"`.
+    pub activations: String,
+    /// `"int8 symmetric per-channel"`.
+    pub weights: String,
+}
+
+/// What a consumer may do with an image that is not the model's input size or channels
+/// (`ronin predict` follows it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InputPolicy {
+    /// Resize bilinearly to the input size and convert the channels (colour → gray by
+    /// ITU-R 601-2 luma as PIL, gray → RGB by repetition).
+    #[default]
+    Bilinear,
+    /// Refuse it.
+    Refuse,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
     /// File name of the ONNX model, relative to the manifest.
     pub model_file: String,
     pub input_name: String,
-    /// `["batch", C, H, W]`.
+    /// `["batch", C, H, W]`, or `[1, C, H, W]` for a model exported with
+    /// `export.dynamic_batch: false`.
     pub input_shape: Vec<ManifestDim>,
     /// Always `"NCHW"`.
     pub layout: String,
@@ -91,6 +122,14 @@ pub struct Manifest {
     /// `parity` (which int8 cannot meet); absent for a float32 model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quantized_agreement: Option<AgreementRecord>,
+    /// How a `"static-int8"` model was calibrated; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<CalibrationRecord>,
+    /// Images of another size or channel count: resized and converted (`"bilinear"`) or
+    /// refused (`"refuse"`). Absent in manifests written before the option existed: read
+    /// as `"bilinear"`, what `ronin predict` did then.
+    #[serde(default)]
+    pub input_policy: InputPolicy,
     pub ronin_version: String,
     /// Creation time as given by the caller (RFC 3339 recommended).
     pub created: String,
@@ -169,6 +208,8 @@ mod tests {
             quantization: None,
             quantized_ops: Vec::new(),
             quantized_agreement: None,
+            calibration: None,
+            input_policy: InputPolicy::Refuse,
             ronin_version: "0.1.0".into(),
             created: "2025-01-01T00:00:00Z".into(),
         }
@@ -227,6 +268,39 @@ mod tests {
         assert_eq!(back, int8);
         let json: serde_json::Value = serde_json::from_str(&int8.to_json()).expect("json");
         assert_eq!(json["quantization"], "dynamic-int8");
+    }
+
+    /// A manifest as `ronin export` wrote it before `input_policy` and `calibration`
+    /// existed (and before `batch_norm_folded` and the quantization fields).
+    #[test]
+    fn an_old_manifest_still_loads_with_the_old_behaviour() {
+        let old = r#"{
+  "model_file": "mnist_cnn.onnx",
+  "input_name": "input",
+  "input_shape": ["batch", 1, 28, 28],
+  "layout": "NCHW",
+  "dtype": "float32",
+  "normalization": {"mean": [0.13], "std": [0.31], "in_graph": false},
+  "class_names": ["0", "1"],
+  "softmax_in_graph": false,
+  "output_name": "logits",
+  "opset": 17,
+  "ir_version": 10,
+  "source_run_dir": "experiments/mnist_cnn/run-1",
+  "pipeline_name": "mnist_cnn",
+  "checkpoint": "best",
+  "git_commit": null,
+  "parity": null,
+  "ronin_version": "0.1.0",
+  "created": "2025-01-01T00:00:00Z"
+}"#;
+        let m = Manifest::from_json(old, Path::new("old.json")).expect("reads");
+        assert_eq!(m.input_policy, InputPolicy::Bilinear);
+        assert_eq!(m.calibration, None);
+        assert!(!m.batch_norm_folded && m.quantization.is_none());
+        let json: serde_json::Value = serde_json::from_str(&sample().to_json()).expect("json");
+        assert_eq!(json["input_policy"], "refuse");
+        assert!(json.get("calibration").is_none());
     }
 
     #[test]

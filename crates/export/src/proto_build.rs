@@ -49,6 +49,43 @@ pub fn i8_tensor(name: &str, shape: &[usize], data: &[i8]) -> TensorProto {
     }
 }
 
+/// A uint8 initializer (an activation's zero point), as `raw_data`.
+pub fn u8_tensor(name: &str, shape: &[usize], data: &[u8]) -> TensorProto {
+    TensorProto {
+        name: Some(name.to_owned()),
+        dims: shape.iter().map(|&d| d as i64).collect(),
+        data_type: Some(DataType::Uint8 as i32),
+        raw_data: Some(data.to_vec()),
+        ..TensorProto::default()
+    }
+}
+
+/// An int32 initializer (a quantized bias and its zero point), as little-endian `raw_data`.
+pub fn i32_tensor(name: &str, shape: &[usize], data: &[i32]) -> TensorProto {
+    TensorProto {
+        name: Some(name.to_owned()),
+        dims: shape.iter().map(|&d| d as i64).collect(),
+        data_type: Some(DataType::Int32 as i32),
+        raw_data: Some(data.iter().flat_map(|v| v.to_le_bytes()).collect()),
+        ..TensorProto::default()
+    }
+}
+
+/// The values of an f32 tensor (`raw_data` or `float_data`); `None` for another type.
+pub fn f32_values(t: &TensorProto) -> Option<Vec<f32>> {
+    if t.data_type != Some(DataType::Float as i32) {
+        return None;
+    }
+    match &t.raw_data {
+        Some(raw) => Some(
+            raw.chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect(),
+        ),
+        None => Some(t.float_data.clone()),
+    }
+}
+
 /// A float tensor's declared type and shape, for graph inputs and outputs.
 pub fn value_info(name: &str, dims: &[Dim]) -> ValueInfoProto {
     let dim = dims

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 
-use ndarray::{Array2, ArrayView4, Ix2};
+use ndarray::{Array2, ArrayD, ArrayView4, Axis, Ix2, IxDyn};
 use ort::environment::Environment;
 use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
@@ -153,6 +153,7 @@ pub struct OnnxModel {
     session: Mutex<Session>,
     input_name: String,
     output_name: String,
+    output_names: Vec<String>,
     /// Declared input shape; `None` for a dynamic axis.
     input_shape: Vec<Option<usize>>,
 }
@@ -173,6 +174,11 @@ impl OnnxModel {
         Ok(Self {
             input_name: input.name().to_owned(),
             output_name: output.name().to_owned(),
+            output_names: session
+                .outputs()
+                .iter()
+                .map(|o| o.name().to_owned())
+                .collect(),
             input_shape,
             session: Mutex::new(session),
         })
@@ -191,17 +197,53 @@ impl OnnxModel {
         &self.input_shape
     }
 
-    /// Runs a batch.
+    /// Names of every graph output, in order.
+    pub fn output_names(&self) -> &[String] {
+        &self.output_names
+    }
+
+    /// The fixed batch size the model declares; `None` for a dynamic batch axis.
+    pub fn fixed_batch(&self) -> Option<usize> {
+        self.input_shape.first().copied().flatten()
+    }
+
+    /// Runs a batch. A model with a fixed batch size `B` (see [`Self::fixed_batch`]) is fed
+    /// `B` examples at a time, the last chunk padded with zeros and its rows dropped.
     ///
     /// # Shapes
     /// `input`: `[N, C, H, W]` matching the model's declared `C, H, W`; returns `[N, K]`.
     pub fn run(&self, input: ArrayView4<'_, f32>) -> Result<Array2<f32>, ExportError> {
+        let mut outs = self.run_outputs(input, std::slice::from_ref(&self.output_name))?;
+        let out = outs.pop().unwrap_or_else(|| ArrayD::zeros(IxDyn(&[0, 0])));
+        let shape = out.shape().to_vec();
+        out.into_dimensionality::<Ix2>()
+            .map_err(|_| ExportError::OutputShape {
+                name: self.output_name.clone(),
+                shape,
+            })
+    }
+
+    /// Runs a batch and returns every graph output (in [`Self::output_names`] order), as
+    /// [`Self::run`] does the first; used to read intermediate tensors for calibration.
+    ///
+    /// # Shapes
+    /// `input`: `[N, C, H, W]`; each output has `N` rows.
+    pub fn run_all(&self, input: ArrayView4<'_, f32>) -> Result<Vec<ArrayD<f32>>, ExportError> {
+        self.run_outputs(input, &self.output_names)
+    }
+
+    fn run_outputs(
+        &self,
+        input: ArrayView4<'_, f32>,
+        names: &[String],
+    ) -> Result<Vec<ArrayD<f32>>, ExportError> {
         let found = input.shape().to_vec();
         let fits = self.input_shape.len() == found.len()
             && self
                 .input_shape
                 .iter()
                 .zip(&found)
+                .skip(1)
                 .all(|(want, &got)| want.is_none_or(|w| w == got));
         if !fits {
             let expected = self
@@ -215,6 +257,44 @@ impl OnnxModel {
                 expected: format!("[{expected}]"),
             });
         }
+        let n = found[0];
+        let Some(b) = self.fixed_batch().filter(|&b| b != n && b > 0) else {
+            return self.run_once(input, names);
+        };
+        // A fixed batch: chunks of `b`, the last one padded, rows past `n` dropped.
+        let mut parts: Vec<Vec<ArrayD<f32>>> = Vec::new();
+        for start in (0..n).step_by(b) {
+            let end = (start + b).min(n);
+            let mut chunk = ndarray::Array4::<f32>::zeros((b, found[1], found[2], found[3]));
+            chunk
+                .slice_mut(ndarray::s![..end - start, .., .., ..])
+                .assign(&input.slice(ndarray::s![start..end, .., .., ..]));
+            let outs = self.run_once(chunk.view(), names)?;
+            parts.push(
+                outs.into_iter()
+                    .map(|o| o.slice_axis(Axis(0), (0..end - start).into()).to_owned())
+                    .collect(),
+            );
+        }
+        (0..names.len())
+            .map(|k| {
+                let views: Vec<_> = parts.iter().map(|p| p[k].view()).collect();
+                ndarray::concatenate(Axis(0), &views).map_err(|_| ExportError::OutputShape {
+                    name: names[k].clone(),
+                    shape: parts
+                        .first()
+                        .map(|p| p[k].shape().to_vec())
+                        .unwrap_or_default(),
+                })
+            })
+            .collect()
+    }
+
+    fn run_once(
+        &self,
+        input: ArrayView4<'_, f32>,
+        names: &[String],
+    ) -> Result<Vec<ArrayD<f32>>, ExportError> {
         let contiguous = input.as_standard_layout();
         let tensor = TensorRef::from_array_view(&contiguous)
             .map_err(ExportError::ort("wrap the input tensor"))?;
@@ -222,18 +302,14 @@ impl OnnxModel {
         let outputs = session
             .run(ort::inputs![self.input_name.as_str() => tensor])
             .map_err(ExportError::ort("run the model"))?;
-        let out = outputs[self.output_name.as_str()]
-            .try_extract_array::<f32>()
-            .map_err(ExportError::ort(format!(
-                "read output `{}`",
-                self.output_name
-            )))?;
-        let shape = out.shape().to_vec();
-        out.into_dimensionality::<Ix2>()
-            .map(|a| a.to_owned())
-            .map_err(|_| ExportError::OutputShape {
-                name: self.output_name.clone(),
-                shape,
+        names
+            .iter()
+            .map(|name| {
+                let out = outputs[name.as_str()]
+                    .try_extract_array::<f32>()
+                    .map_err(ExportError::ort(format!("read output `{name}`")))?;
+                Ok(out.to_owned())
             })
+            .collect()
     }
 }

@@ -194,6 +194,42 @@ fn batch_axis_is_dynamic_and_input_shape_is_checked() {
     assert!(err.to_string().contains("[N, 1, 28, 28]"), "{err}");
 }
 
+/// `batch: Some(1)` fixes the batch axis; `run` then feeds any batch one example at a
+/// time and gives the dynamic model's answers.
+#[test]
+fn a_fixed_batch_model_runs_any_batch_in_chunks() {
+    let Some(rt) = runtime_or_skip("a_fixed_batch_model_runs_any_batch_in_chunks") else {
+        return;
+    };
+    let g = seed_cnn();
+    let w = Weights::pseudo_random(&g, 3);
+    let load = |opts: &ExportOptions| {
+        rt.load_bytes(
+            &to_onnx(&g, &w, opts).expect("export"),
+            &SessionOptions::default(),
+        )
+        .expect("load")
+    };
+    let dynamic = load(&ExportOptions::default());
+    let fixed = load(&ExportOptions {
+        batch: Some(1),
+        ..ExportOptions::default()
+    });
+    assert_eq!(fixed.input_shape(), [Some(1), Some(1), Some(28), Some(28)]);
+    assert_eq!(fixed.fixed_batch(), Some(1));
+    let x = input(3, &[1, 28, 28], 4);
+    let (a, b) = (
+        dynamic.run(x.view()).expect("run"),
+        fixed.run(x.view()).expect("run"),
+    );
+    assert_eq!(b.dim(), (3, 10));
+    let d = a
+        .iter()
+        .zip(&b)
+        .fold(0f32, |m, (p, q)| m.max((p - q).abs()));
+    assert!(d < 1e-5, "max abs diff {d}");
+}
+
 #[test]
 fn verify_against_saved_reference_file() {
     if runtime_or_skip("verify_against_saved_reference_file").is_none() {

@@ -110,6 +110,7 @@ fn stats(args: StatsArgs) -> anyhow::Result<ExitCode> {
                 .map(|(_, p)| p)
                 .collect(),
             shape: data.shape(),
+            image_files: image_files(&data),
             classes: &data.classes,
             splits: Part::ALL
                 .into_iter()
@@ -145,6 +146,9 @@ struct StatsReport<'a> {
     source: SourceReport<'a>,
     extra_train: Vec<&'a str>,
     shape: [usize; 3],
+    /// For a folder or CSV source: its files and their sizes before resizing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    image_files: Option<FilesReport>,
     classes: &'a [String],
     splits: BTreeMap<&'static str, SplitReport>,
     normalization: NormalizationReport<'a>,
@@ -155,6 +159,40 @@ struct SourceReport<'a> {
     kind: &'static str,
     /// Field of the source → path.
     files: BTreeMap<String, &'a str>,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct FilesReport {
+    /// Files read (the training source's and the test source's), after any left out.
+    files: usize,
+    /// How the images are made to fit `shape`.
+    resize: &'static str,
+    /// Original sizes, most common first: `[height, width, files]`.
+    original_sizes: Vec<[usize; 3]>,
+}
+
+/// The files of a folder or CSV source, found by the header scan `build` does.
+fn image_files(data: &DataBundle) -> Option<FilesReport> {
+    let train = data.train.files()?;
+    let mut sizes = train.original_sizes().clone();
+    let mut files = train.len();
+    if let Some(test) = data.test.files().filter(|_| !std::sync::Arc::ptr_eq(&data.train, &data.test)) {
+        files += test.len();
+        for (&s, &n) in test.original_sizes() {
+            *sizes.entry(s).or_insert(0) += n;
+        }
+    }
+    let mut original_sizes: Vec<[usize; 3]> = sizes.into_iter().map(|((h, w), n)| [h, w, n]).collect();
+    original_sizes.sort_by(|a, b| b[2].cmp(&a[2]).then(a.cmp(b)));
+    let resize = match train.options().size {
+        Some(_) => "resized to the source's size (triangle filter)",
+        None => "all of one size, not resized",
+    };
+    Some(FilesReport {
+        files,
+        resize,
+        original_sizes,
+    })
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -190,6 +228,24 @@ fn stats_text(file: &Path, pipeline: &Pipeline, data: &DataBundle, normalization
         "images: {c}×{h}×{w} (C×H×W), {} classes",
         data.classes.len()
     );
+    if let Some(files) = image_files(data) {
+        const SHOWN: usize = 5;
+        let sizes: Vec<String> = files
+            .original_sizes
+            .iter()
+            .take(SHOWN)
+            .map(|[h, w, n]| format!("{h}×{w}: {n}"))
+            .collect();
+        let more = files.original_sizes.len().saturating_sub(SHOWN);
+        let _ = writeln!(
+            out,
+            "files: {}, {}; original sizes (H×W): {}{}",
+            files.files,
+            files.resize,
+            sizes.join(", "),
+            if more > 0 { format!(", and {more} more") } else { String::new() }
+        );
+    }
     let how = match normalization {
         "Computed" => "computed on the training split",
         "Given" => "given",

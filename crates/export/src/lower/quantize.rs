@@ -12,7 +12,7 @@ const W_MAX: f32 = 127.0;
 
 /// `rows` (output channels) of `w`, each quantized symmetrically to int8: the values and
 /// one scale per row.
-fn quantize_rows(w: &[f32], rows: usize) -> (Vec<i8>, Vec<f32>) {
+pub(crate) fn quantize_rows(w: &[f32], rows: usize) -> (Vec<i8>, Vec<f32>) {
     let per_row = w.len() / rows.max(1);
     let mut q = Vec::with_capacity(w.len());
     let mut scales = Vec::with_capacity(rows);
