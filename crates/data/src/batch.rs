@@ -102,7 +102,13 @@ impl SampleStep {
     ///
     /// # Shapes
     /// `image` is `[C, H, W]` bytes, `out` is `[C * H * W]`.
-    pub fn apply_bytes(&self, image: &[u8], shape: [usize; 3], rng: &mut ChaCha8Rng, out: &mut [f32]) {
+    pub fn apply_bytes(
+        &self,
+        image: &[u8],
+        shape: [usize; 3],
+        rng: &mut ChaCha8Rng,
+        out: &mut [f32],
+    ) {
         let [_, h, w] = shape;
         let plane = h * w;
         if let Some(augment) = &self.augment {
@@ -129,7 +135,13 @@ impl SampleStep {
 
     /// [`SampleStep::try_batch`] of a dataset held in memory, which cannot fail.
     #[cfg(test)]
-    pub(crate) fn batch(&self, dataset: &Dataset, indices: &[usize], seed: u64, epoch: usize) -> Batch {
+    pub(crate) fn batch(
+        &self,
+        dataset: &Dataset,
+        indices: &[usize],
+        seed: u64,
+        epoch: usize,
+    ) -> Batch {
         self.try_batch(dataset, indices, seed, epoch)
             .expect("a batch of an in-memory dataset")
     }

@@ -196,7 +196,9 @@ pub enum DataError {
         first_size: (usize, usize),
     },
 
-    #[error("data.extra_train adds IDX examples to a source held in memory (IDX, CIFAR), not to a folder or CSV source")]
+    #[error(
+        "data.extra_train adds IDX examples to a source held in memory (IDX, CIFAR), not to a folder or CSV source"
+    )]
     ExtraTrainWithFiles,
 
     #[error("invalid augment list: {}", list_problems(problems))]

@@ -75,9 +75,7 @@ impl ImageFiles {
 
     /// Reads every file's header; returns the files whose header reads with their
     /// (height, width), and those whose header does not.
-    pub(crate) fn scan(
-        paths: &[PathBuf],
-    ) -> (Vec<(usize, (usize, usize))>, Vec<Unreadable>) {
+    pub(crate) fn scan(paths: &[PathBuf]) -> (Vec<(usize, (usize, usize))>, Vec<Unreadable>) {
         let threads = std::thread::available_parallelism().map_or(1, usize::from);
         let chunk = paths.len().div_ceil(threads).max(1);
         let results: Vec<Result<(usize, usize), DataError>> = std::thread::scope(|s| {
@@ -102,7 +100,11 @@ impl ImageFiles {
     }
 
     /// Files whose headers were read, with their original (height, width).
-    pub(crate) fn new(paths: Vec<PathBuf>, sizes: &[(usize, usize)], options: ImageOptions) -> Self {
+    pub(crate) fn new(
+        paths: Vec<PathBuf>,
+        sizes: &[(usize, usize)],
+        options: ImageOptions,
+    ) -> Self {
         let mut original_sizes = BTreeMap::new();
         for &s in sizes {
             *original_sizes.entry(s).or_insert(0) += 1;
@@ -117,7 +119,11 @@ impl ImageFiles {
 
     /// Decodes example `index` into `[C, H, W]` bytes of `shape`; `None` when it does not
     /// decode under `on_corrupt: Skip`.
-    pub(crate) fn read(&self, index: usize, shape: [usize; 3]) -> Result<Option<Vec<u8>>, DataError> {
+    pub(crate) fn read(
+        &self,
+        index: usize,
+        shape: [usize; 3],
+    ) -> Result<Option<Vec<u8>>, DataError> {
         let path = &self.paths[index];
         match decode(path, self.options.color, shape) {
             Ok(bytes) => Ok(Some(bytes)),
@@ -150,7 +156,11 @@ fn header(path: &Path) -> Result<(usize, usize), DataError> {
 ///
 /// # Shapes
 /// Returns `[C, H, W]` bytes of `shape`.
-pub(crate) fn decode(path: &Path, color: ColorSpec, shape: [usize; 3]) -> Result<Vec<u8>, DataError> {
+pub(crate) fn decode(
+    path: &Path,
+    color: ColorSpec,
+    shape: [usize; 3],
+) -> Result<Vec<u8>, DataError> {
     let bad = |source| DataError::Decode {
         path: path.to_owned(),
         source,
@@ -194,9 +204,9 @@ pub(crate) fn decode(path: &Path, color: ColorSpec, shape: [usize; 3]) -> Result
 fn luma_601(img: DynamicImage) -> GrayImage {
     match img {
         DynamicImage::ImageLuma8(g) => g,
-        DynamicImage::ImageLumaA8(_) | DynamicImage::ImageLuma16(_) | DynamicImage::ImageLumaA16(_) => {
-            img.into_luma8()
-        }
+        DynamicImage::ImageLumaA8(_)
+        | DynamicImage::ImageLuma16(_)
+        | DynamicImage::ImageLumaA16(_) => img.into_luma8(),
         other => {
             let rgb = other.into_rgb8();
             let (w, h) = rgb.dimensions();

@@ -102,7 +102,11 @@ pub(crate) fn list(
 
 impl FileList {
     /// Keeps the files whose label is in `keep`, relabelled by their position in it.
-    pub fn keep_classes(mut self, keep: &[usize], classes: &Classes) -> Result<(Self, Classes), DataError> {
+    pub fn keep_classes(
+        mut self,
+        keep: &[usize],
+        classes: &Classes,
+    ) -> Result<(Self, Classes), DataError> {
         let mut kept = Vec::new();
         for (i, l) in self.labels.iter_mut().enumerate() {
             if let Some(pos) = keep.iter().position(|k| k == l) {
@@ -124,7 +128,13 @@ impl FileList {
         }
         let names = keep
             .iter()
-            .map(|&k| classes.names.get(k).cloned().unwrap_or_else(|| k.to_string()))
+            .map(|&k| {
+                classes
+                    .names
+                    .get(k)
+                    .cloned()
+                    .unwrap_or_else(|| k.to_string())
+            })
             .collect();
         let from = format!("{} (data.keep_classes)", classes.from);
         Ok((self, Classes { names, from }))
@@ -133,7 +143,11 @@ impl FileList {
     /// Reads every file's header (a missing, truncated or non-image file is an error, or
     /// left out with one warning under `on_corrupt: Skip`), settles the image size and
     /// makes the dataset.
-    pub fn into_dataset(self, classes: &Classes, options: ImageOptions) -> Result<Dataset, DataError> {
+    pub fn into_dataset(
+        self,
+        classes: &Classes,
+        options: ImageOptions,
+    ) -> Result<Dataset, DataError> {
         let (ok, mut bad) = ImageFiles::scan(&self.files);
         if !bad.is_empty() {
             if options.on_corrupt == OnCorrupt::Fail {
@@ -150,7 +164,11 @@ impl FileList {
                 "warning: {}: left out {count} unreadable image file(s) (on_corrupt: Skip): {}{}",
                 self.origin.display(),
                 named.join("; "),
-                if more > 0 { format!("; and {more} more") } else { String::new() }
+                if more > 0 {
+                    format!("; and {more} more")
+                } else {
+                    String::new()
+                }
             );
         }
         if ok.is_empty() {
@@ -177,7 +195,12 @@ impl FileList {
         let sizes: Vec<(usize, usize)> = ok.iter().map(|&(_, s)| s).collect();
         let labels: Vec<i64> = ok.iter().map(|&(i, _)| self.labels[i] as i64).collect();
         let files: Vec<PathBuf> = ok.iter().map(|&(i, _)| self.files[i].clone()).collect();
-        check_labels(&labels, classes.names.len(), &self.origin.display().to_string(), &classes.from)?;
+        check_labels(
+            &labels,
+            classes.names.len(),
+            &self.origin.display().to_string(),
+            &classes.from,
+        )?;
         Ok(Dataset {
             images: Images::Files(Arc::new(ImageFiles::new(files, &sizes, options))),
             shape: [options.color.channels(), h, w],
@@ -213,3 +236,7 @@ impl From<ListError> for DataError {
         DataError::Listing(Box::new(e))
     }
 }
+
+#[cfg(test)]
+#[path = "image_source_tests.rs"]
+mod tests;

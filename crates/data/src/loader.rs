@@ -374,9 +374,9 @@ impl Iterator for EpochIter {
     type Item = Batch;
 
     fn next(&mut self) -> Option<Batch> {
-        self.0
-            .next()
-            .map(|b| b.unwrap_or_else(|e| panic!("{e} (use Loader::try_epoch for a dataset of files)")))
+        self.0.next().map(|b| {
+            b.unwrap_or_else(|e| panic!("{e} (use Loader::try_epoch for a dataset of files)"))
+        })
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {

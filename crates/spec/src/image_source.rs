@@ -223,7 +223,10 @@ pub fn read_csv(
                 field,
             })
     };
-    let (p, l) = (column(path_column, "path_column")?, column(label_column, "label_column")?);
+    let (p, l) = (
+        column(path_column, "path_column")?,
+        column(label_column, "label_column")?,
+    );
     let base = root.map_or_else(
         || file.parent().unwrap_or_else(|| Path::new("")).to_owned(),
         Path::to_owned,
@@ -323,17 +326,32 @@ mod tests {
     fn folders_sorted_hidden_and_other_files_left_out() {
         let dir = tempfile::tempdir().expect("temp dir");
         let r = dir.path();
-        for f in ["b/2.png", "b/1.JPG", "b/sub/0.bmp", "b/notes.txt", "a/x.jpeg", "a/.hidden.png"] {
+        for f in [
+            "b/2.png",
+            "b/1.JPG",
+            "b/sub/0.bmp",
+            "b/notes.txt",
+            "a/x.jpeg",
+            "a/.hidden.png",
+        ] {
             touch(&r.join(f));
         }
         fs_err::create_dir_all(r.join(".cache")).expect("mkdir");
         assert_eq!(folder_classes(r).expect("classes"), ["a", "b"]);
         let classes = vec!["a".to_string(), "b".into()];
         let (files, labels) = list_folder(r, &classes, "t").expect("list");
-        let rel: Vec<_> = files.iter().map(|f| f.strip_prefix(r).expect("under r")).collect();
+        let rel: Vec<_> = files
+            .iter()
+            .map(|f| f.strip_prefix(r).expect("under r"))
+            .collect();
         assert_eq!(
             rel,
-            [Path::new("a/x.jpeg"), Path::new("b/1.JPG"), Path::new("b/2.png"), Path::new("b/sub/0.bmp")]
+            [
+                Path::new("a/x.jpeg"),
+                Path::new("b/1.JPG"),
+                Path::new("b/2.png"),
+                Path::new("b/sub/0.bmp")
+            ]
         );
         assert_eq!(labels, [0, 1, 1, 1]);
         assert_eq!(
@@ -348,17 +366,30 @@ mod tests {
         let r = dir.path();
         touch(&r.join("loose.png"));
         let msg = folder_classes(r).expect_err("no class folders").to_string();
-        assert!(msg.contains("no class folders") && msg.contains("1 images lie directly"), "{msg}");
+        assert!(
+            msg.contains("no class folders") && msg.contains("1 images lie directly"),
+            "{msg}"
+        );
         touch(&r.join("cat/1.png"));
         fs_err::create_dir_all(r.join("dog")).expect("mkdir");
         let classes = folder_classes(r).expect("classes");
-        let msg = list_folder(r, &classes, "t").expect_err("empty dog").to_string();
-        assert!(msg.contains("dog: no PNG, JPEG or BMP file in the folder of class 'dog'"), "{msg}");
+        let msg = list_folder(r, &classes, "t")
+            .expect_err("empty dog")
+            .to_string();
+        assert!(
+            msg.contains("dog: no PNG, JPEG or BMP file in the folder of class 'dog'"),
+            "{msg}"
+        );
         let msg = list_folder(r, &["dog".into()], "data.classes")
             .expect_err("cat is not a class")
             .to_string();
-        assert!(msg.contains("the folder 'cat' is not one of the classes [\"dog\"] (data.classes)"), "{msg}");
-        let msg = folder_classes(&r.join("nope")).expect_err("missing").to_string();
+        assert!(
+            msg.contains("the folder 'cat' is not one of the classes [\"dog\"] (data.classes)"),
+            "{msg}"
+        );
+        let msg = folder_classes(&r.join("nope"))
+            .expect_err("missing")
+            .to_string();
         assert!(msg.contains("nope: not a folder"), "{msg}");
     }
 
@@ -366,15 +397,21 @@ mod tests {
     fn csv_labels_by_name_or_index() {
         let dir = tempfile::tempdir().expect("temp dir");
         let f = dir.path().join("labels.csv");
-        fs_err::write(&f, "id,path,label\n1,img/a.png,dog\n2, /abs/b.png ,cat\n3,c.png,dog\n")
-            .expect("write");
+        fs_err::write(
+            &f,
+            "id,path,label\n1,img/a.png,dog\n2, /abs/b.png ,cat\n3,c.png,dog\n",
+        )
+        .expect("write");
         let rows = read_csv(&f, None, "path", "label").expect("rows");
         assert_eq!(rows[0].path, dir.path().join("img/a.png"));
         assert_eq!(rows[1].path, Path::new("/abs/b.png"));
         assert_eq!(rows[2].line, 4);
         assert_eq!(label_classes(&rows), ["cat", "dog"]);
         let classes = label_classes(&rows);
-        assert_eq!(resolve_labels(&rows, &f, &classes, "t").expect("names"), [1, 0, 1]);
+        assert_eq!(
+            resolve_labels(&rows, &f, &classes, "t").expect("names"),
+            [1, 0, 1]
+        );
 
         let rooted = read_csv(&f, Some(Path::new("/data")), "path", "label").expect("rows");
         assert_eq!(rooted[0].path, Path::new("/data/img/a.png"));
@@ -383,11 +420,17 @@ mod tests {
         let rows = read_csv(&f, None, "path", "label").expect("rows");
         assert_eq!(label_classes(&rows), ["0", "1", "2"]);
         let named = vec!["x".to_string(), "y".into(), "z".into()];
-        assert_eq!(resolve_labels(&rows, &f, &named, "data.classes").expect("indices"), [2, 0]);
+        assert_eq!(
+            resolve_labels(&rows, &f, &named, "data.classes").expect("indices"),
+            [2, 0]
+        );
         let msg = resolve_labels(&rows, &f, &named[..2], "data.classes")
             .expect_err("index 2 of 2 classes")
             .to_string();
-        assert!(msg.contains("labels.csv, line 2: label '2' is not one of the 2 classes"), "{msg}");
+        assert!(
+            msg.contains("labels.csv, line 2: label '2' is not one of the 2 classes"),
+            "{msg}"
+        );
         assert!(msg.contains("nor an index below 2"), "{msg}");
 
         fs_err::write(&f, "path,label\na.png,cat\nb.png,dgo\n").expect("write");
@@ -397,13 +440,22 @@ mod tests {
             .to_string();
         assert!(msg.contains("line 3: label 'dgo'"), "{msg}");
 
-        let msg = read_csv(&f, None, "file", "label").expect_err("no column").to_string();
-        assert!(msg.contains("no column 'file' in the header [\"path\", \"label\"]; set path_column"), "{msg}");
+        let msg = read_csv(&f, None, "file", "label")
+            .expect_err("no column")
+            .to_string();
+        assert!(
+            msg.contains("no column 'file' in the header [\"path\", \"label\"]; set path_column"),
+            "{msg}"
+        );
         fs_err::write(&f, "path,label\n").expect("write");
-        let msg = read_csv(&f, None, "path", "label").expect_err("empty").to_string();
+        let msg = read_csv(&f, None, "path", "label")
+            .expect_err("empty")
+            .to_string();
         assert!(msg.contains("no rows under the header"), "{msg}");
         fs_err::write(&f, "path,label\na.png\n").expect("write");
-        let msg = read_csv(&f, None, "path", "label").expect_err("short row").to_string();
+        let msg = read_csv(&f, None, "path", "label")
+            .expect_err("short row")
+            .to_string();
         assert!(msg.contains("labels.csv: cannot read the CSV"), "{msg}");
     }
 }

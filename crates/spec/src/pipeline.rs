@@ -284,12 +284,9 @@ fn check_values(file: &PipelineFile, text: &str, diags: &mut Vec<Diagnostic>) {
             );
         }
     }
-    if !(17..=21).contains(&file.export.opset) {
-        bad(
-            "export.opset",
-            "opset",
-            format!("opset {} is not supported; use 17 to 21", file.export.opset),
-        );
+    for (path, message) in crate::export::check_export(&file.export) {
+        let needle = path.rsplit('.').next().unwrap_or("export").to_owned();
+        bad(&path, &needle, message);
     }
     for (path, message) in crate::training_check::check_training(file) {
         // The field's own name, or the section's for a whole list entry (`callbacks[1]`).
@@ -598,11 +595,10 @@ fn image_source_shape(
         return Some(vec![c, h, w]);
     }
     let first = match source {
-        SourceSpec::ImageFolder { root, .. } => {
-            image_source::folder_classes(Path::new(root)).and_then(|classes| {
+        SourceSpec::ImageFolder { root, .. } => image_source::folder_classes(Path::new(root))
+            .and_then(|classes| {
                 image_source::first_image_under(&Path::new(root).join(&classes[0]))
-            })
-        }
+            }),
         SourceSpec::Csv {
             file,
             root,
@@ -619,8 +615,12 @@ fn image_source_shape(
         _ => return None,
     };
     let probe = match first {
-        Ok(Some(path)) => image::image_dimensions(&path)
-            .map_err(|e| format!("cannot read the size of the first image {}: {e}", path.display())),
+        Ok(Some(path)) => image::image_dimensions(&path).map_err(|e| {
+            format!(
+                "cannot read the size of the first image {}: {e}",
+                path.display()
+            )
+        }),
         Ok(None) => Err("no image to take the size from".to_owned()),
         Err(e) => Err(e.to_string()),
     };

@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::augment::TransformSpec;
+use crate::export::{QuantizeSpec, ResizePolicy};
 use crate::layer::LayerSpec;
 use crate::training::{
     CallbackSpec, LossSpec, OptimizerSpec, Precision, RegularizationSpec, ScheduleSpec, WarmupSpec,
@@ -508,18 +509,52 @@ pub struct InputSpec {
     pub width: usize,
 }
 
-/// How `ronin export` writes the ONNX model.
+/// How `ronin export` writes the ONNX model. Flags of `ronin export` override it
+/// (`--softmax`, `--fold-bn`, `--quantize`, `--calibration-batches`).
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExportSpec {
+    /// ONNX opset of the graph, 17 to 21.
     #[serde(default = "default_opset")]
     pub opset: i64,
     /// Put the softmax inside the graph, so the model outputs probabilities.
     #[serde(default)]
     pub softmax: bool,
-    /// Maximum absolute difference allowed between the trained model and ONNX Runtime.
+    /// Maximum absolute difference allowed between the trained model and ONNX Runtime
+    /// (a positive number).
     #[serde(default = "default_tolerance")]
     pub tolerance: f64,
+    /// Put the input normalisation `(x − mean) / std` (the run's, from `data.normalize`)
+    /// inside the graph: the model then takes pixels in [0, 1], the manifest says
+    /// `normalization.in_graph: true`, and `ronin predict` / `ronin eval` feed it pixels
+    /// as they are.
+    #[serde(default)]
+    pub normalize: bool,
+    /// Merge each BatchNorm that directly follows a convolution into that convolution
+    /// (as `--fold-bn`); the manifest records `batch_norm_folded`.
+    #[serde(default)]
+    pub fold_batch_norm: bool,
+    /// Also write an int8 model `<name>.int8.onnx` beside the float one (as `--quantize`):
+    /// `Some(Dynamic)`, `Some(DynamicLinear)` or `Some(Static)`; none by default. Written
+    /// only when it keeps the top-1 class of at least 90 % of the reference examples.
+    #[serde(default)]
+    pub quantize: Option<QuantizeSpec>,
+    /// Batches of the training split (without augmentation, normalised as in training)
+    /// that `Static` quantization measures activation ranges on (as
+    /// `--calibration-batches`); at least 1.
+    #[serde(default = "default_calibration_batches")]
+    pub calibration_batches: usize,
+    /// `true`: the batch axis is dynamic (`"batch"`), any batch size runs. `false`: the
+    /// graph has a fixed batch of 1, the shape embedded runtimes and compilers that need
+    /// static shapes want; ronin's own tools then feed it one example at a time. The
+    /// manifest's `input_shape` shows which.
+    #[serde(default = "default_dynamic_batch")]
+    pub dynamic_batch: bool,
+    /// Whether `ronin predict` may resize (and convert the channels of) an image that is
+    /// not the model's input size: `Bilinear` (default) or `Refuse`. Recorded in the
+    /// manifest as `input_policy`.
+    #[serde(default)]
+    pub resize: ResizePolicy,
 }
 
 fn default_opset() -> i64 {
@@ -528,6 +563,12 @@ fn default_opset() -> i64 {
 fn default_tolerance() -> f64 {
     1e-4
 }
+fn default_calibration_batches() -> usize {
+    10
+}
+fn default_dynamic_batch() -> bool {
+    true
+}
 
 impl Default for ExportSpec {
     fn default() -> Self {
@@ -535,6 +576,12 @@ impl Default for ExportSpec {
             opset: default_opset(),
             softmax: false,
             tolerance: default_tolerance(),
+            normalize: false,
+            fold_batch_norm: false,
+            quantize: None,
+            calibration_batches: default_calibration_batches(),
+            dynamic_batch: default_dynamic_batch(),
+            resize: ResizePolicy::default(),
         }
     }
 }

@@ -176,13 +176,18 @@ fn image_files(data: &DataBundle) -> Option<FilesReport> {
     let train = data.train.files()?;
     let mut sizes = train.original_sizes().clone();
     let mut files = train.len();
-    if let Some(test) = data.test.files().filter(|_| !std::sync::Arc::ptr_eq(&data.train, &data.test)) {
+    if let Some(test) = data
+        .test
+        .files()
+        .filter(|_| !std::sync::Arc::ptr_eq(&data.train, &data.test))
+    {
         files += test.len();
         for (&s, &n) in test.original_sizes() {
             *sizes.entry(s).or_insert(0) += n;
         }
     }
-    let mut original_sizes: Vec<[usize; 3]> = sizes.into_iter().map(|((h, w), n)| [h, w, n]).collect();
+    let mut original_sizes: Vec<[usize; 3]> =
+        sizes.into_iter().map(|((h, w), n)| [h, w, n]).collect();
     original_sizes.sort_by(|a, b| b[2].cmp(&a[2]).then(a.cmp(b)));
     let resize = match train.options().size {
         Some(_) => "resized to the source's size (triangle filter)",
@@ -243,7 +248,11 @@ fn stats_text(file: &Path, pipeline: &Pipeline, data: &DataBundle, normalization
             files.files,
             files.resize,
             sizes.join(", "),
-            if more > 0 { format!(", and {more} more") } else { String::new() }
+            if more > 0 {
+                format!(", and {more} more")
+            } else {
+                String::new()
+            }
         );
     }
     let how = match normalization {
@@ -301,7 +310,8 @@ fn preview(args: PreviewArgs, experiments: &Path) -> anyhow::Result<ExitCode> {
     // The batches of the first training epoch, as `ronin train` draws them.
     let mut images = Vec::new();
     let mut labels = Vec::new();
-    for batch in loader.epoch(0) {
+    for batch in loader.try_epoch(0) {
+        let batch = batch.context("cannot read a training batch")?;
         let take = (args.n - labels.len()).min(batch.len());
         for i in 0..take {
             images.push(batch.images.index_axis(ndarray::Axis(0), i).to_owned());
