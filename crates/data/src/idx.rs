@@ -63,6 +63,10 @@ pub fn decode_images(bytes: Vec<u8>, path: &Path) -> Result<IdxImages, DataError
             });
         }
     };
+    // With no images the total can be 0 while one image's size overflows.
+    if shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)).is_none() {
+        return Err(too_large(path, &dims));
+    }
     let pixels = body(bytes, header, &dims, "pixels", path)?;
     Ok(IdxImages {
         pixels,
@@ -122,7 +126,13 @@ pub fn write_labels(path: &Path, labels: &[u8], compression: Compression) -> Res
 
 /// The whole file, decompressed when it starts with the gzip magic bytes.
 pub(crate) fn read_maybe_gzip(path: &Path) -> Result<Vec<u8>, DataError> {
-    let raw = fs_err::read(path)?;
+    gunzip_if_compressed(fs_err::read(path)?, path)
+}
+
+/// The bytes themselves, or their decompression when they start with the gzip magic
+/// (several concatenated members are one stream, as `gzip -d` reads them); `path` only
+/// names the file in errors.
+pub fn gunzip_if_compressed(raw: Vec<u8>, path: &Path) -> Result<Vec<u8>, DataError> {
     if !raw.starts_with(&GZIP_MAGIC) {
         return Ok(raw);
     }
@@ -241,6 +251,17 @@ mod tests {
     fn sample_images(count: usize, shape: [usize; 3]) -> Vec<u8> {
         let n = count * shape.iter().product::<usize>();
         (0..n).map(|i| (i * 7 % 256) as u8).collect()
+    }
+
+    /// Found by the fuzz target `idx`: zero images of an overflowing size.
+    #[test]
+    fn an_empty_file_of_images_too_large_to_address_is_refused() {
+        let mut bytes = vec![0, 0, UBYTE, 4];
+        for d in [0u32, u32::MAX, u32::MAX, u32::MAX] {
+            bytes.extend_from_slice(&d.to_be_bytes());
+        }
+        let err = decode_images(bytes, Path::new("x.idx")).unwrap_err();
+        assert!(matches!(err, DataError::TooLarge { .. }), "{err}");
     }
 
     #[test]
