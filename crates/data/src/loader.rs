@@ -73,8 +73,8 @@ impl Loader {
         Self::with_augment(dataset, indices, options, normalization, Vec::new())
     }
 
-    /// As [`Loader::new`], transforming every example by `augment` (checked here) before
-    /// normalisation: for training loaders.
+    /// As [`Loader::new`], transforming every example by `augment` (checked here, also
+    /// against the dataset's shape) before normalisation: for training loaders.
     pub fn with_augment(
         dataset: Arc<Dataset>,
         indices: Vec<usize>,
@@ -87,6 +87,7 @@ impl Loader {
         }
         dataset.check_indices(&indices)?;
         normalization.check(dataset.shape[0])?;
+        crate::augment::check_shape(&augment, dataset.shape)?;
         Ok(Self {
             step: Arc::new(SampleStep::with_augment(&normalization, augment)?),
             dataset,

@@ -128,6 +128,12 @@ impl Pipeline {
         check_values(&file, text, &mut diags);
         let classes = resolve_classes(&file, &mut diags, text);
         let input = resolve_input(&file, &mut diags, text);
+        if let Some(&[c, h, w]) = input.as_deref() {
+            for (path, message) in crate::augment::check_augment_shape(&file.augment, [c, h, w]) {
+                let needle = path.rsplit('.').next().unwrap_or("augment").to_owned();
+                diags.push(Diagnostic::at_field(text, &path, &needle, message));
+            }
+        }
         let mut graph = None;
         if let Some(input) = input {
             graph = model_graph(

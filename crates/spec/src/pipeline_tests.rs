@@ -112,6 +112,34 @@ fn errors_after_composition_name_the_file_and_field() {
     );
 }
 
+#[test]
+fn augment_is_checked_against_the_image_shape() {
+    let tmp = tempfile::tempdir().unwrap();
+    base(tmp.path());
+    let c = child(
+        tmp.path(),
+        "(extends: \"base.ron\", augment: [\n  RandomCrop(size: 3, padding: 1),\n  ColorJitter(brightness: 0.2, hue: 0.1),\n])",
+    );
+    let e = Pipeline::from_path(&c).unwrap_err().to_string();
+    assert!(
+        e.contains(
+            "child.ron: augment[0].size: RandomCrop: size (3, 3) differs from the images' (4, 4)"
+        ),
+        "{e}"
+    );
+    assert!(
+        e.contains(
+            "augment[1].hue: ColorJitter: hue needs RGB images (3 channels) but these have 1"
+        ),
+        "{e}"
+    );
+    let c = child(
+        tmp.path(),
+        "(extends: \"base.ron\", augment: [RandomCrop(size: 4, padding: 1), ColorJitter(brightness: 0.2)])",
+    );
+    Pipeline::from_path(&c).unwrap();
+}
+
 /// Every example pipeline survives the trip overrides take: typed → RON → document → typed.
 #[test]
 fn example_pipelines_round_trip_through_the_document() {

@@ -2,28 +2,42 @@
 //!
 //! [`Augment::apply`] turns one image of bytes into floats in [0, 1] and transforms it in
 //! three stages (see [`ronin_spec::augment`]): the geometric transforms composed into one
-//! affine map ([`affine`]), the photometric ones in list order, then erasing. Every
-//! random number comes from the example's own generator, drawn in list order within each
-//! stage, so an example is augmented the same whichever thread prepares it.
+//! affine map, with `ElasticTransform`'s displacement field and `RandomResizedCrop`'s
+//! clamping, and sampled once ([`affine`]); the photometric ones in list order
+//! ([`color`] for `ColorJitter`); then erasing. Every random number comes from the
+//! example's own generator, drawn in list order within each stage, so an example is
+//! augmented the same whichever thread prepares it. Each transform's draws are a
+//! function of their own (`sample`) and what is done with them another, so tests can
+//! force the parameters.
 
 mod affine;
+mod color;
+mod crop;
+mod elastic;
 
 use rand::RngCore;
 use rand_chacha::ChaCha8Rng;
+use ronin_spec::augment::check_augment_shape;
 use ronin_spec::{FillMode, TransformSpec, check_augment};
 
 use crate::DataError;
-use affine::{Affine, Fill};
+use affine::{Affine, Fill, Geometry};
+use color::Jitter;
+use crop::CropBox;
+use elastic::Elastic;
 
 /// A checked list of transforms.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Augment {
     transforms: Vec<TransformSpec>,
     fill: Fill,
+    /// The list's `ElasticTransform` (at most one), with its kernel.
+    elastic: Option<Elastic>,
 }
 
 impl Augment {
-    /// Checks every value ([`check_augment`]); fails with all the problems at once.
+    /// Checks every value ([`check_augment`]); fails with all the problems at once. The
+    /// values that depend on the images' shape are checked by [`check_shape`].
     pub fn new(transforms: Vec<TransformSpec>) -> Result<Self, DataError> {
         let problems = check_augment(&transforms);
         if !problems.is_empty() {
@@ -33,9 +47,16 @@ impl Augment {
             .iter()
             .find_map(TransformSpec::fill)
             .unwrap_or((FillMode::Constant, 0.0));
+        let elastic = transforms.iter().find_map(|t| match *t {
+            TransformSpec::ElasticTransform { alpha, sigma, .. } => {
+                Some(Elastic::new(alpha, sigma))
+            }
+            _ => None,
+        });
         Ok(Self {
             transforms,
             fill: Fill { mode, value },
+            elastic,
         })
     }
 
@@ -48,20 +69,21 @@ impl Augment {
     }
 
     /// Writes `image` (bytes) into `out` as floats in [0, 1], transformed. No
-    /// normalisation: the caller applies it afterwards.
+    /// normalisation: the caller applies it afterwards. Values the shape makes invalid
+    /// ([`check_shape`]) are not applied: a crop's `size` is ignored, `ColorJitter`'s
+    /// saturation and hue leave images without 3 channels alone.
     ///
     /// # Shapes
     /// `image` and `out` are `[C * H * W]` for `shape` `[C, H, W]`.
     pub fn apply(&self, image: &[u8], shape: [usize; 3], rng: &mut ChaCha8Rng, out: &mut [f32]) {
         let [_, h, w] = shape;
-        let map = self.sample_map(shape, rng);
-        match map {
-            Some(map) => affine::warp(image, shape, &map, self.fill, out),
-            None => affine::copy(image, out),
-        }
         let plane = h * w;
         if plane == 0 {
             return;
+        }
+        match self.sample_geometry(shape, rng) {
+            Some(geometry) => affine::warp(image, shape, &geometry, self.fill, out),
+            None => affine::copy(image, out),
         }
         for t in &self.transforms {
             if t.is_geometric() || matches!(t, TransformSpec::RandomErasing { .. }) {
@@ -87,6 +109,13 @@ impl Augment {
                         }
                     }
                 }
+                TransformSpec::ColorJitter {
+                    brightness,
+                    contrast,
+                    saturation,
+                    hue,
+                    ..
+                } => Jitter::sample(rng, brightness, contrast, saturation, hue).apply(out, shape),
                 TransformSpec::GaussianNoise { std, .. } => {
                     for pair in out.chunks_mut(2) {
                         let (z0, z1) = normal_pair(rng);
@@ -117,11 +146,11 @@ impl Augment {
         }
     }
 
-    /// The composed forward map of the geometric transforms that fire, or `None` when
-    /// none does (or they compose to the identity).
-    fn sample_map(&self, shape: [usize; 3], rng: &mut ChaCha8Rng) -> Option<Affine> {
+    /// The geometric transforms that fire, composed, or `None` when none does (or they
+    /// compose to the identity).
+    fn sample_geometry(&self, shape: [usize; 3], rng: &mut ChaCha8Rng) -> Option<Geometry> {
         let [_, h, w] = shape;
-        let mut map = Affine::IDENTITY;
+        let mut geometry = Geometry::map(Affine::IDENTITY);
         for t in &self.transforms {
             if !t.is_geometric() || !coin(rng, t.p()) {
                 continue;
@@ -151,11 +180,42 @@ impl Augment {
                 }
                 TransformSpec::HorizontalFlip { .. } => Affine::flip(true),
                 TransformSpec::VerticalFlip { .. } => Affine::flip(false),
+                TransformSpec::RandomCrop { padding, .. } => {
+                    let (dx, dy) = crop::crop_shift(rng, padding);
+                    Affine::scale_shift(1.0, 1.0, dx as f64, dy as f64)
+                }
+                TransformSpec::RandomResizedCrop { scale, ratio, .. } => {
+                    let b = CropBox::sample(rng, h, w, scale, ratio);
+                    // The first crop to fire clamps; a later one zooms without clamping.
+                    if geometry.clamp.is_none() {
+                        geometry.clamp = Some(b.clamp(geometry.map));
+                    }
+                    b.map(h, w)
+                }
+                TransformSpec::ElasticTransform { .. } => {
+                    if let Some(e) = &self.elastic {
+                        geometry.displacement = Some(e.sample(rng, h, w));
+                    }
+                    continue;
+                }
                 _ => continue,
             };
-            map = step.after(&map);
+            geometry.map = step.after(&geometry.map);
         }
-        (map != Affine::IDENTITY).then_some(map)
+        (!geometry.is_identity()).then_some(geometry)
+    }
+}
+
+/// Checks `transforms` against images of `shape` `[C, H, W]` ([`check_augment_shape`]):
+/// a crop `size` must be the images' own, `ColorJitter`'s saturation and hue need 3
+/// channels. The pipeline check calls it with the model's input shape; loaders built
+/// otherwise can call it with the dataset's.
+pub fn check_shape(transforms: &[TransformSpec], shape: [usize; 3]) -> Result<(), DataError> {
+    let problems = check_augment_shape(transforms, shape);
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(DataError::BadAugment { problems })
     }
 }
 
