@@ -8,6 +8,7 @@ pub mod augment;
 pub mod compose;
 pub mod doc;
 pub mod error;
+pub mod export;
 pub mod graph;
 pub mod idx;
 pub mod image_source;
@@ -25,6 +26,9 @@ pub mod zoo;
 pub use augment::{FillMode, TransformSpec, check_augment};
 pub use compose::SourceFile;
 pub use error::{Diagnostic, SpecError};
+pub use export::{
+    MAX_EXPORT_OPSET, MIN_EXPORT_OPSET, QuantizeSpec, ResizePolicy, check_export,
+};
 pub use graph::{ModelGraph, Node, Param, Shape, Source};
 pub use layer::{Activation, LayerSpec, Op};
 pub use overrides::{Override, OverrideError};
