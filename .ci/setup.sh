@@ -151,6 +151,17 @@ setup_data() {
   rm -rf "$dest" && mv "$dest.partial" "$dest"
 }
 
+setup_folders() { # the ImageFolder example's PNG tree, written from the MNIST IDX files
+  local dest="$DEPS/data/mnist_png"
+  if [ -f "$dest/.ok-1" ]; then return; fi
+  say "writing 3,000 MNIST digits as PNG files into .ronin/data/mnist_png/{train,test}/<class>/"
+  rm -rf "$dest.partial"
+  "$PY" "$ROOT/.ci/idx_to_png.py" "$DEPS/data/mnist/images-idx3-ubyte" "$DEPS/data/mnist/labels-idx1-ubyte" \
+    "$DEPS/data/mnist/classes.txt" "$dest.partial" >/dev/null || { rm -rf "$dest.partial"; fail "writing the MNIST PNG folders failed"; }
+  touch "$dest.partial/.ok-1"
+  rm -rf "$dest" && mv "$dest.partial" "$dest"
+}
+
 setup_web() {
   # uPlot, the viewer page's chart library, from its npm package (nothing is copied into
   # the repository; `ronin view` serves these two files).
@@ -229,6 +240,7 @@ setup_bench_vision() {
 setup_libtorch
 setup_onnxruntime
 setup_data
+setup_folders
 setup_venv
 setup_web
 [ "$WANT_BROWSER" = 1 ] && setup_browser

@@ -32,6 +32,9 @@ impl PartialEq for ImageFiles {
     }
 }
 
+/// A file the header scan read: its index and its (height, width).
+pub(crate) type Readable = (usize, (usize, usize));
+
 /// A file the header scan could not read, and why.
 #[derive(Debug)]
 pub(crate) struct Unreadable {
@@ -75,7 +78,7 @@ impl ImageFiles {
 
     /// Reads every file's header; returns the files whose header reads with their
     /// (height, width), and those whose header does not.
-    pub(crate) fn scan(paths: &[PathBuf]) -> (Vec<(usize, (usize, usize))>, Vec<Unreadable>) {
+    pub(crate) fn scan(paths: &[PathBuf]) -> (Vec<Readable>, Vec<Unreadable>) {
         let threads = std::thread::available_parallelism().map_or(1, usize::from);
         let chunk = paths.len().div_ceil(threads).max(1);
         let results: Vec<Result<(usize, usize), DataError>> = std::thread::scope(|s| {

@@ -120,8 +120,7 @@ impl FileList {
                 keep: keep.to_vec(),
             });
         }
-        let take = |v: &[PathBuf]| kept.iter().map(|&i| v[i].clone()).collect();
-        self.files = take(&self.files);
+        self.files = kept.iter().map(|&i| self.files[i].clone()).collect();
         self.labels = kept.iter().map(|&i| self.labels[i]).collect();
         if let Some((_, lines)) = &mut self.rows {
             *lines = kept.iter().map(|&i| lines[i]).collect();

@@ -748,9 +748,7 @@ fn source_classes(
         }
         _ => {}
     }
-    let Some(names_file) = source.class_names_file() else {
-        return None;
-    };
+    let names_file = source.class_names_file()?;
     let Ok(names) = fs_err::read_to_string(names_file) else {
         // CIFAR fixes the number of classes even without a names file.
         return source
