@@ -1,16 +1,40 @@
-//! `ronin`: declarative deep-learning experiments. Each subcommand lives in `commands/`.
+//! `ronin`: declarative deep-learning experiments. Each subcommand lives in `commands/`
+//! (the training ones in `bin/ronin-train/`).
+//!
+//! Two binaries share this command line. `ronin` runs every command that needs no
+//! libtorch (check, runs, view, export, predict, eval, data…) in-process and hands the
+//! ones that train (train, resume, rerun, watch, sweep, tune) to `ronin-train`, the binary
+//! beside it that links libtorch, by `exec` (same process id, arguments, signals and exit
+//! code). Loading libtorch costs about 0.35 s of CPU at start-up, which `ronin check` and
+//! `ronin predict` no longer pay.
 
-mod commands;
+pub mod commands;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::Subcommand;
 
-/// Train, export and serve deep-learning experiments described in RON pipeline files.
-#[derive(Debug, Parser)]
-#[command(name = "ronin", version, about)]
-struct Cli {
+/// What `ronin --help` says about ronin.
+pub const ABOUT: &str =
+    "Train, export and serve deep-learning experiments described in RON pipeline files.";
+
+/// The one-line help of the training commands, shared by `ronin` (which lists them and
+/// hands them over) and `ronin-train` (which runs them).
+pub mod about {
+    pub const TRAIN: &str = "Train a pipeline into experiments/<pipeline>/<run-id>/";
+    pub const RESUME: &str =
+        "Continue an interrupted run where its newest checkpoint left it (= train --resume)";
+    pub const RERUN: &str =
+        "Train a run's snapshot again as a new run, and say whether it reproduced";
+    pub const WATCH: &str = "Re-validate a pipeline on every save; restart (or continue) its training when it changes";
+    pub const SWEEP: &str = "A hyperparameter search (grid, random, TPE) over any pipeline field";
+    pub const TUNE: &str = "Tuning aids: `ronin tune lr FILE`, the learning-rate range test";
+}
+
+/// The global option of both binaries.
+#[derive(Debug, clap::Args)]
+pub struct Global {
     /// Folder that holds the run directories.
     #[arg(
         long,
@@ -18,21 +42,14 @@ struct Cli {
         default_value = "experiments",
         env = "RONIN_EXPERIMENTS"
     )]
-    experiments: PathBuf,
-    #[command(subcommand)]
-    command: Command,
+    pub experiments: PathBuf,
 }
 
+/// The commands that need no libtorch.
 #[derive(Debug, Subcommand)]
-enum Command {
+pub enum Command {
     /// Validate pipelines and print a summary of each model.
     Check(commands::check::Args),
-    /// Train a pipeline into experiments/<pipeline>/<run-id>/.
-    Train(commands::train::Args),
-    /// Continue an interrupted run where its newest checkpoint left it (= train --resume).
-    Resume(commands::train::ResumeArgs),
-    /// Train a run's snapshot again as a new run, and say whether it reproduced.
-    Rerun(commands::train::RerunArgs),
     /// A table of the runs under the experiments folder.
     Runs(commands::runs::RunsArgs),
     /// Everything a run's record says, its checkpoints and last epochs.
@@ -42,13 +59,6 @@ enum Command {
     /// Delete the checkpoints of runs that are not the best of their pipeline (dry run
     /// unless --yes).
     Gc(commands::runs::GcArgs),
-    /// Re-validate a pipeline on every save; restart (or continue) its training when it changes.
-    Watch(commands::watch::Args),
-    /// A hyperparameter search (grid, random, TPE) over any pipeline field.
-    Sweep(commands::sweep::Args),
-    /// Tuning aids: `ronin tune lr FILE`, the learning-rate range test.
-    #[command(subcommand)]
-    Tune(commands::tune::Tune),
     /// Look at a pipeline's data: `ronin data stats FILE` (splits, class counts,
     /// normalisation), `ronin data preview FILE` (a PNG of augmented training samples).
     #[command(subcommand)]
@@ -73,26 +83,24 @@ pub mod exit {
     pub const INTERRUPTED: u8 = 130;
 }
 
-fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let result = match cli.command {
+/// Runs a command that needs no libtorch.
+pub fn run(command: Command, experiments: &Path) -> anyhow::Result<ExitCode> {
+    match command {
         Command::Check(args) => commands::check::run(args),
-        Command::Train(args) => commands::train::run(args, &cli.experiments),
-        Command::Resume(args) => commands::train::resume(args, &cli.experiments),
-        Command::Rerun(args) => commands::train::rerun(args, &cli.experiments),
-        Command::Runs(args) => commands::runs::runs(args, &cli.experiments),
-        Command::Show(args) => commands::runs::show(args, &cli.experiments),
-        Command::Diff(args) => commands::runs::diff(args, &cli.experiments),
-        Command::Gc(args) => commands::runs::gc(args, &cli.experiments),
-        Command::Watch(args) => commands::watch::run(args, &cli.experiments),
-        Command::Sweep(args) => commands::sweep::run(args, &cli.experiments),
-        Command::Tune(t) => commands::tune::run(t, &cli.experiments),
-        Command::Data(d) => commands::data::run(d, &cli.experiments),
-        Command::View(args) => commands::view::run(args, &cli.experiments),
-        Command::Export(args) => commands::export::run(args, &cli.experiments),
+        Command::Runs(args) => commands::runs::runs(args, experiments),
+        Command::Show(args) => commands::runs::show(args, experiments),
+        Command::Diff(args) => commands::runs::diff(args, experiments),
+        Command::Gc(args) => commands::runs::gc(args, experiments),
+        Command::Data(d) => commands::data::run(d, experiments),
+        Command::View(args) => commands::view::run(args, experiments),
+        Command::Export(args) => commands::export::run(args, experiments),
         Command::Predict(args) => commands::predict::run(args),
         Command::Eval(args) => commands::eval::run(args),
-    };
+    }
+}
+
+/// An error of a command, printed with its causes, as the failure exit code.
+pub fn report(result: anyhow::Result<ExitCode>) -> ExitCode {
     match result {
         Ok(code) => code,
         Err(err) => {

@@ -4,11 +4,7 @@ pub mod eval;
 pub mod export;
 pub mod predict;
 pub mod runs;
-pub mod sweep;
-pub mod train;
-pub mod tune;
 pub mod view;
-pub mod watch;
 
 use std::path::Path;
 

@@ -106,7 +106,7 @@ impl Sweep {
     }
 
     fn pipeline(&self, values: &BTreeMap<String, Value>) -> Result<Pipeline, String> {
-        super::load_pipeline(&self.base, &self.overrides(values)).map_err(|e| e.to_string())
+        ronin_cli::commands::load_pipeline(&self.base, &self.overrides(values)).map_err(|e| e.to_string())
     }
 
     /// The trials known before any runs: all of a grid or a random search; for TPE, a
@@ -173,7 +173,7 @@ pub fn run(args: Args, experiments: &Path) -> anyhow::Result<ExitCode> {
         Ok(t) => t,
         Err(e) => {
             eprintln!("error: {e}");
-            return Ok(ExitCode::from(crate::exit::INVALID));
+            return Ok(ExitCode::from(ronin_cli::exit::INVALID));
         }
     };
     let file = match ronin_sweep::parse_sweep(&text) {
@@ -186,7 +186,7 @@ pub fn run(args: Args, experiments: &Path) -> anyhow::Result<ExitCode> {
                 e.span.start.col,
                 e.code
             );
-            return Ok(ExitCode::from(crate::exit::INVALID));
+            return Ok(ExitCode::from(ronin_cli::exit::INVALID));
         }
     };
     let name = args
@@ -217,14 +217,14 @@ pub fn run(args: Args, experiments: &Path) -> anyhow::Result<ExitCode> {
             sweep.file.metric,
             ronin_spec::METRIC_NAMES.join(", ")
         );
-        return Ok(ExitCode::from(crate::exit::INVALID));
+        return Ok(ExitCode::from(ronin_cli::exit::INVALID));
     }
     // Every trial known in advance must be a valid pipeline before anything runs.
     let planned = match sweep.planned() {
         Ok(p) => p,
         Err(e) => {
             eprintln!("error: {}: {e}", args.file.display());
-            return Ok(ExitCode::from(crate::exit::INVALID));
+            return Ok(ExitCode::from(ronin_cli::exit::INVALID));
         }
     };
     let mut invalid = 0;
@@ -239,7 +239,7 @@ pub fn run(args: Args, experiments: &Path) -> anyhow::Result<ExitCode> {
             "{invalid} of {} checked trials are not valid pipelines; nothing was trained",
             planned.len()
         );
-        return Ok(ExitCode::from(crate::exit::INVALID));
+        return Ok(ExitCode::from(ronin_cli::exit::INVALID));
     }
     eprintln!(
         "sweep '{}': {} checked trials are valid pipelines (base {})",
@@ -384,7 +384,7 @@ fn run_trials(
     let signal = stop.clone();
     ctrlc::set_handler(move || {
         if signal.requested().is_some() {
-            std::process::exit(i32::from(crate::exit::INTERRUPTED));
+            std::process::exit(i32::from(ronin_cli::exit::INTERRUPTED));
         }
         eprintln!("\ninterrupt: finishing the current batch of this trial and saving");
         signal.interrupt();
@@ -550,7 +550,7 @@ fn run_trials(
         }
         if interrupted {
             eprintln!("sweep interrupted in trial {number}; run the same command to resume it");
-            return Ok(ExitCode::from(crate::exit::INTERRUPTED));
+            return Ok(ExitCode::from(ronin_cli::exit::INTERRUPTED));
         }
         leaderboard(sweep, &store.read()?);
     }
@@ -668,14 +668,14 @@ fn leaderboard(sweep: &Sweep, state: &State) {
 fn finish(sweep: &Sweep, state: &State) -> anyhow::Result<ExitCode> {
     let Some(best) = ranked(sweep, state).first().copied() else {
         eprintln!("no trial completed with a value of {}", sweep.file.metric);
-        return Ok(ExitCode::from(crate::exit::FAILED));
+        return Ok(ExitCode::from(ronin_cli::exit::FAILED));
     };
     let Some(run) = &best.run else {
         anyhow::bail!("the best trial has no run directory");
     };
     // The base pipeline with the best values: the sweep's fixed `set` (fewer epochs, less
     // data) is for searching, not for the run that follows.
-    let resolved = match super::load_pipeline(
+    let resolved = match ronin_cli::commands::load_pipeline(
         &sweep.base,
         &best
             .values
@@ -738,11 +738,11 @@ fn run_parallel(
     let mut interrupted = false;
     for mut c in children {
         let status = c.wait()?;
-        interrupted |= status.code() == Some(i32::from(crate::exit::INTERRUPTED));
+        interrupted |= status.code() == Some(i32::from(ronin_cli::exit::INTERRUPTED));
     }
     if interrupted {
         eprintln!("sweep interrupted; run the same command to resume it");
-        return Ok(ExitCode::from(crate::exit::INTERRUPTED));
+        return Ok(ExitCode::from(ronin_cli::exit::INTERRUPTED));
     }
     let store = StateStore {
         path: sweep.state_path.clone(),

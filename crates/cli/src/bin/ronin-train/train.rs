@@ -86,7 +86,7 @@ pub fn rerun(args: RerunArgs, experiments: &Path) -> anyhow::Result<ExitCode> {
         Ok(found) => found,
         Err(message) => {
             eprintln!("error: {message}");
-            return Ok(ExitCode::from(crate::exit::INVALID));
+            return Ok(ExitCode::from(ronin_cli::exit::INVALID));
         }
     };
     let (dir, record, pipeline) = original;
@@ -137,13 +137,13 @@ pub fn run(args: Args, experiments: &Path) -> anyhow::Result<ExitCode> {
                 eprintln!(
                     "error: --set, --epochs and --limit change the pipeline, and a resumed run keeps its own; start a new run instead"
                 );
-                return Ok(ExitCode::from(crate::exit::INVALID));
+                return Ok(ExitCode::from(ronin_cli::exit::INVALID));
             }
             match resumable(query, args.file.as_deref(), experiments) {
                 Ok(found) => found,
                 Err(message) => {
                     eprintln!("error: {message}");
-                    return Ok(ExitCode::from(crate::exit::INVALID));
+                    return Ok(ExitCode::from(ronin_cli::exit::INVALID));
                 }
             }
         }
@@ -151,12 +151,12 @@ pub fn run(args: Args, experiments: &Path) -> anyhow::Result<ExitCode> {
             let Some(file) = &args.file else {
                 anyhow::bail!("a pipeline file or --resume RUN is needed");
             };
-            match super::load_pipeline(file, &overrides) {
+            match ronin_cli::commands::load_pipeline(file, &overrides) {
                 Ok(p) => (p, Start::Fresh),
                 Err(e) => {
-                    super::print_spec_error(&e);
+                    ronin_cli::commands::print_spec_error(&e);
                     eprintln!("nothing was trained and no run directory was written.");
-                    return Ok(ExitCode::from(crate::exit::INVALID));
+                    return Ok(ExitCode::from(ronin_cli::exit::INVALID));
                 }
             }
         }
@@ -216,7 +216,7 @@ fn train_and_report(
     ctrlc::set_handler(move || {
         if signal.requested().is_some() {
             // A second Ctrl-C: the user wants out now.
-            std::process::exit(i32::from(crate::exit::INTERRUPTED));
+            std::process::exit(i32::from(ronin_cli::exit::INTERRUPTED));
         }
         eprintln!(
             "\ninterrupt: finishing the current batch and saving (Ctrl-C again to quit at once)"
@@ -256,7 +256,7 @@ fn train_and_report(
                 outcome.epochs_completed
             );
             eprintln!("resume it with: ronin train --resume {run}");
-            Ok((ExitCode::from(crate::exit::INTERRUPTED), Some(outcome)))
+            Ok((ExitCode::from(ronin_cli::exit::INTERRUPTED), Some(outcome)))
         }
         _ => {
             if let Some(b) = &outcome.best {
@@ -301,7 +301,7 @@ fn resumable(
         RunStatus::Failed | RunStatus::Stopped | RunStatus::Interrupted => {}
     }
     let pipeline = match file {
-        Some(f) => super::load_pipeline(f, &[]).map_err(|e| e.to_string())?,
+        Some(f) => ronin_cli::commands::load_pipeline(f, &[]).map_err(|e| e.to_string())?,
         None => pipeline_of_run(&dir, &record)?,
     };
     Ok((pipeline, Start::Resume(dir)))

@@ -39,13 +39,13 @@ pub fn run(tune: Tune, experiments: &Path) -> anyhow::Result<ExitCode> {
     let Tune::Lr(args) = tune;
     if !(args.min > 0.0 && args.max > args.min && args.steps >= 10) {
         eprintln!("error: need 0 < --min < --max and --steps of at least 10");
-        return Ok(ExitCode::from(crate::exit::INVALID));
+        return Ok(ExitCode::from(ronin_cli::exit::INVALID));
     }
-    let base = match super::load_pipeline(&args.file, &args.set) {
+    let base = match ronin_cli::commands::load_pipeline(&args.file, &args.set) {
         Ok(p) => p,
         Err(e) => {
-            super::print_spec_error(&e);
-            return Ok(ExitCode::from(crate::exit::INVALID));
+            ronin_cli::commands::print_spec_error(&e);
+            return Ok(ExitCode::from(ronin_cli::exit::INVALID));
         }
     };
     let gamma = (args.max / args.min).powf(1.0 / (args.steps - 1) as f64);
@@ -67,11 +67,11 @@ pub fn run(tune: Tune, experiments: &Path) -> anyhow::Result<ExitCode> {
             "[TensorBoard(update_freq: Batches(1), write_images: false, write_graph: false)]",
         ),
     ]);
-    let pipeline = match super::load_pipeline(&args.file, &overrides) {
+    let pipeline = match ronin_cli::commands::load_pipeline(&args.file, &overrides) {
         Ok(p) => p,
         Err(e) => {
-            super::print_spec_error(&e);
-            return Ok(ExitCode::from(crate::exit::INVALID));
+            ronin_cli::commands::print_spec_error(&e);
+            return Ok(ExitCode::from(ronin_cli::exit::INVALID));
         }
     };
     eprintln!(

@@ -86,14 +86,14 @@ fn say(message: impl std::fmt::Display) {
 
 pub fn run(args: Args, experiments: &Path) -> anyhow::Result<ExitCode> {
     if args.once {
-        return Ok(match super::load_pipeline(&args.file, &args.set) {
+        return Ok(match ronin_cli::commands::load_pipeline(&args.file, &args.set) {
             Ok(p) => {
                 println!("{}: ok — pipeline '{}'", args.file.display(), p.name);
                 ExitCode::SUCCESS
             }
             Err(e) => {
-                super::print_spec_error(&e);
-                ExitCode::from(crate::exit::INVALID)
+                ronin_cli::commands::print_spec_error(&e);
+                ExitCode::from(ronin_cli::exit::INVALID)
             }
         });
     }
@@ -107,7 +107,7 @@ pub fn run(args: Args, experiments: &Path) -> anyhow::Result<ExitCode> {
     let pressed = Arc::new(std::sync::atomic::AtomicBool::new(false));
     ctrlc::set_handler(move || {
         if pressed.swap(true, std::sync::atomic::Ordering::SeqCst) {
-            std::process::exit(i32::from(crate::exit::INTERRUPTED));
+            std::process::exit(i32::from(ronin_cli::exit::INTERRUPTED));
         }
         let _ = ctrl.send(Event::CtrlC);
     })
@@ -188,7 +188,7 @@ impl Watcher {
                             o.run_dir.display()
                         ));
                     }
-                    return Ok(ExitCode::from(crate::exit::INTERRUPTED));
+                    return Ok(ExitCode::from(ronin_cli::exit::INTERRUPTED));
                 }
             }
         }
@@ -232,10 +232,10 @@ impl Watcher {
     /// Re-reads the pipeline after a save and acts on it.
     fn reload(&mut self, since: Instant, rx: &Receiver<Event>) -> anyhow::Result<()> {
         let file = self.args.file.clone();
-        let pipeline = match super::load_pipeline(&file, &self.args.set) {
+        let pipeline = match ronin_cli::commands::load_pipeline(&file, &self.args.set) {
             Ok(p) => p,
             Err(e) => {
-                super::print_spec_error(&e);
+                ronin_cli::commands::print_spec_error(&e);
                 say(format!(
                     "{} is invalid (checked in {} ms); {}",
                     file.display(),
@@ -303,7 +303,7 @@ impl Watcher {
         };
         if start == Start::Fresh
             && !self.args.force
-            && let Some(done) = super::train::same_experiment(&pipeline, &self.experiments)
+            && let Some(done) = crate::train::same_experiment(&pipeline, &self.experiments)
         {
             say(format!(
                 "this exact experiment already ran: {} (status completed); edit the pipeline to start another, or --force",
