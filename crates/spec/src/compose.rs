@@ -97,6 +97,7 @@ pub fn parse_file(text: &str, label: &str) -> Result<Doc, SpecError> {
             column: Some(e.column),
             path: String::new(),
             message: e.message,
+            file: None,
         })
     })
 }
@@ -187,6 +188,7 @@ pub fn typed(doc: &Doc, label: &str, what: &str) -> Result<PipelineFile, SpecErr
                     .path_at(e.span.start.line, e.span.start.col)
                     .to_owned(),
                 message: format!("{} (in the pipeline {what})", e.code),
+                file: None,
             }],
         })
 }

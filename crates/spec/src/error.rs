@@ -12,6 +12,9 @@ pub struct Diagnostic {
     /// Field path such as `model.layers[3]` or `optimizer.lr`; empty for syntax errors.
     pub path: String,
     pub message: String,
+    /// The file the line and column are in when it is not the pipeline's own file: a base
+    /// it `extends`, where the offending value was written.
+    pub file: Option<String>,
 }
 
 impl Diagnostic {
@@ -27,6 +30,7 @@ impl Diagnostic {
             column: Some(pos.col),
             path: String::new(),
             message,
+            file: None,
         }
     }
 
@@ -40,6 +44,7 @@ impl Diagnostic {
             column,
             path: path.to_owned(),
             message,
+            file: None,
         }
     }
 }
@@ -209,7 +214,8 @@ pub enum SpecError {
 fn render(file: &str, diags: &[Diagnostic]) -> String {
     diags
         .iter()
-        .map(|d| match (d.line, d.column) {
+        .map(|d| (d.file.as_deref().unwrap_or(file), d))
+        .map(|(file, d)| match (d.line, d.column) {
             (Some(l), Some(c)) => format!("  {file}:{l}:{c}: {}{}", path_prefix(d), d.message),
             _ => format!("  {file}: {}{}", path_prefix(d), d.message),
         })

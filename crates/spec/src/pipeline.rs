@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::doc::Doc;
 use crate::compose::{self, SourceFile};
 use crate::error::{Diagnostic, SpecError};
 use crate::graph::{ModelGraph, build_graph, build_graph_named};
@@ -57,7 +58,8 @@ impl Pipeline {
         } else {
             "merged with what it extends and after --set"
         };
-        let mut file = compose::typed(&composed.doc, &label, what)?;
+        let sources = Sources::new(&label, &composed);
+        let mut file = compose::typed(&composed.doc, &label, what).map_err(|e| sources.place(e))?;
         if !overrides.is_empty() {
             // Overrides edit the resolved document, so defaulted fields can be set too.
             let resolved = ron::ser::to_string(&file).map_err(|e| SpecError::Invalid {
@@ -71,21 +73,23 @@ impl Pipeline {
                     reason,
                 })?;
             }
-            file = compose::typed(&doc, &label, what)?;
+            file = compose::typed(&doc, &label, what).map_err(|e| sources.place(e))?;
         }
         let locate = if composed.bases.is_empty() {
             composed.text.as_str()
         } else {
             ""
         };
+        let bases = composed.bases.clone();
         Self::validate(
             file,
             &composed.text,
             locate,
             &stem,
             Some(path.to_owned()),
-            composed.bases,
+            bases,
         )
+        .map_err(|e| sources.place(e))
     }
 
     /// The pipeline with every default filled in, as pretty RON.
@@ -767,3 +771,126 @@ fn source_classes(
 #[cfg(test)]
 #[path = "pipeline_tests.rs"]
 mod tests;
+
+/// The files a composed pipeline was written in, to place a problem found after merging
+/// in the file that wrote the value: the extending file first, then its bases, nearest
+/// first.
+struct Sources {
+    files: Vec<(String, String, Option<Doc>)>,
+}
+
+impl Sources {
+    fn new(label: &str, composed: &compose::Composed) -> Self {
+        let mut files = vec![(
+            label.to_owned(),
+            composed.text.clone(),
+            crate::doc::parse(&composed.text).ok(),
+        )];
+        for base in &composed.bases {
+            files.push((
+                base.path.display().to_string(),
+                base.text.clone(),
+                crate::doc::parse(&base.text).ok(),
+            ));
+        }
+        Self { files }
+    }
+
+    /// Gives every unplaced problem of `e` a line in the file that holds most of its field
+    /// path (lists and enum values replace whole, so the deepest match wrote it); a problem
+    /// in a base names that base.
+    fn place(&self, e: SpecError) -> SpecError {
+        let SpecError::Invalid { file, diagnostics } = e else {
+            return e;
+        };
+        let diagnostics = diagnostics
+            .into_iter()
+            .map(|d| self.place_one(d))
+            .collect();
+        SpecError::Invalid { file, diagnostics }
+    }
+
+    fn place_one(&self, d: Diagnostic) -> Diagnostic {
+        if d.line.is_some() || d.path.is_empty() {
+            return d;
+        }
+        let segments = path_segments(&d.path);
+        let owner = self
+            .files
+            .iter()
+            .enumerate()
+            .filter_map(|(i, (_, _, doc))| {
+                let (depth, key) = matched(doc.as_ref()?, &segments);
+                (depth > 0).then_some((depth, std::cmp::Reverse(i), key))
+            })
+            .max();
+        let Some((_, std::cmp::Reverse(i), Some(key))) = owner else {
+            return d;
+        };
+        let (label, text, _) = &self.files[i];
+        let placed = Diagnostic::at_field(text, &d.path, key, d.message.clone());
+        if placed.line.is_none() {
+            return d;
+        }
+        Diagnostic {
+            file: (i > 0).then(|| label.clone()),
+            ..placed
+        }
+    }
+}
+
+/// One step of a field path such as `model.layers[3].kernel_size`.
+#[derive(Debug, PartialEq)]
+enum Segment<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+fn path_segments(path: &str) -> Vec<Segment<'_>> {
+    let mut out = Vec::new();
+    for part in path.split('.') {
+        let mut pieces = part.split('[');
+        if let Some(key) = pieces.next().filter(|k| !k.is_empty()) {
+            out.push(Segment::Key(key));
+        }
+        for index in pieces {
+            match index.trim_end_matches(']').parse() {
+                Ok(n) => out.push(Segment::Index(n)),
+                Err(_) => return out,
+            }
+        }
+    }
+    out
+}
+
+/// How many leading segments of `path` the document writes, and the last key among them.
+fn matched<'p>(doc: &Doc, path: &[Segment<'p>]) -> (usize, Option<&'p str>) {
+    let (mut node, mut depth, mut key) = (doc, 0, None);
+    for segment in path {
+        // `Some(x)` is transparent: paths name the value inside.
+        while let Doc::Tuple {
+            name: Some(n),
+            items,
+        } = node
+            && n == "Some"
+            && items.len() == 1
+        {
+            node = &items[0];
+        }
+        let next = match (segment, node) {
+            (Segment::Key(k), Doc::Struct { fields, .. }) => {
+                fields.iter().find(|(name, _)| name == k).map(|(_, v)| v)
+            }
+            (Segment::Index(n), Doc::List(items)) => items.get(*n),
+            _ => None,
+        };
+        let Some(next) = next else { break };
+        if let Segment::Key(k) = segment {
+            key = Some(*k);
+        }
+        node = next;
+        depth += 1;
+    }
+    (depth, key)
+}
+

@@ -79,7 +79,7 @@ fn errors_after_composition_name_the_file_and_field() {
     let c = child(tmp.path(), "(extends: \"base.ron\", epochs: 0)");
     let e = Pipeline::from_path(&c).unwrap_err().to_string();
     assert!(
-        e.contains("child.ron: epochs: epochs must be at least 1"),
+        e.contains("child.ron:1:23: epochs: epochs must be at least 1"),
         "{e}"
     );
     let c = child(
@@ -87,7 +87,7 @@ fn errors_after_composition_name_the_file_and_field() {
         "(extends: \"base.ron\", data: (batch_size: \"x\"))",
     );
     let e = Pipeline::from_path(&c).unwrap_err().to_string();
-    assert!(e.contains("child.ron: data.batch_size: "), "{e}");
+    assert!(e.contains("child.ron:1:30: data.batch_size: "), "{e}");
     // Without `extends`, a value set from the command line is still checked and located.
     let e = Pipeline::from_path_with(&base, &set(&["epochs=0"]))
         .unwrap_err()
@@ -107,7 +107,7 @@ fn errors_after_composition_name_the_file_and_field() {
         .unwrap_err()
         .to_string();
     assert!(
-        e.contains("base.ron: epochs: ") && e.contains("after --set"),
+        e.contains("base.ron:2:3: epochs: ") && e.contains("after --set"),
         "{e}"
     );
 }
@@ -123,13 +123,13 @@ fn augment_is_checked_against_the_image_shape() {
     let e = Pipeline::from_path(&c).unwrap_err().to_string();
     assert!(
         e.contains(
-            "child.ron: augment[0].size: RandomCrop: size (3, 3) differs from the images' (4, 4)"
+            "child.ron:2:14: augment[0].size: RandomCrop: size (3, 3) differs from the images' (4, 4)"
         ),
         "{e}"
     );
     assert!(
         e.contains(
-            "augment[1].hue: ColorJitter: hue needs RGB images (3 channels) but these have 1"
+            "child.ron:3:32: augment[1].hue: ColorJitter: hue needs RGB images (3 channels) but these have 1"
         ),
         "{e}"
     );
@@ -235,5 +235,62 @@ fn cifar_sources_have_a_fixed_shape_and_their_files_are_checked() {
     assert!(
         msg.contains("Cifar10 needs at least one training file"),
         "{msg}"
+    );
+}
+
+#[test]
+fn errors_after_composition_are_placed_in_the_file_that_wrote_the_value() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = base(tmp.path());
+    // Written in the child: placed there, on its line.
+    let c = child(tmp.path(), "(\n  extends: \"base.ron\",\n  epochs: 0,\n)");
+    let e = Pipeline::from_path(&c).unwrap_err().to_string();
+    assert!(
+        e.contains(&format!("{}:3:3: epochs: epochs must be at least 1", c.display())),
+        "{e}"
+    );
+    // Written in the base (the child only changes another part of `data`): placed in
+    // the base, which the message names.
+    let text = std::fs::read_to_string(&base)
+        .unwrap()
+        .replace("batch_size: 32", "batch_size: 0");
+    std::fs::write(&base, text).unwrap();
+    let c = child(tmp.path(), "(extends: \"base.ron\", data: (shuffle: false))");
+    let Err(SpecError::Invalid { diagnostics, .. }) = Pipeline::from_path(&c) else {
+        panic!("batch_size 0 is refused");
+    };
+    let d = &diagnostics[0];
+    assert_eq!(d.path, "data.batch_size", "{d:?}");
+    assert_eq!(d.file.as_deref(), Some(base.display().to_string().as_str()));
+    assert_eq!(d.line, Some(3), "{d:?}");
+    // A list replaced by the child belongs to the child: its third layer.
+    let c = child(
+        tmp.path(),
+        "(\n  extends: \"base.ron\",\n  data: (batch_size: 8),\n  model: (input: (channels: 1, height: 4, width: 4), layers: [\n    Flatten,\n    Linear(units: 8),\n    MaxPool2d(kernel_size: 2),\n    Linear(units: 2),\n  ]),\n)",
+    );
+    let Err(SpecError::Invalid { diagnostics, .. }) = Pipeline::from_path(&c) else {
+        panic!("a pool after a Linear is refused");
+    };
+    let d = diagnostics
+        .iter()
+        .find(|d| d.path.starts_with("model.layers[2]"))
+        .unwrap_or_else(|| panic!("{diagnostics:?}"));
+    assert_eq!((d.file.as_deref(), d.line, d.column), (None, Some(7), Some(5)), "{d:?}");
+}
+
+#[test]
+fn field_paths_split_into_keys_and_indices() {
+    assert_eq!(
+        path_segments("model.layers[3].kernel_size"),
+        vec![
+            Segment::Key("model"),
+            Segment::Key("layers"),
+            Segment::Index(3),
+            Segment::Key("kernel_size")
+        ]
+    );
+    assert_eq!(
+        path_segments("augment[0]"),
+        vec![Segment::Key("augment"), Segment::Index(0)]
     );
 }

@@ -24,14 +24,16 @@ pub fn print_spec_error(e: &SpecError) {
     let SpecError::Invalid { file, diagnostics } = e else {
         return;
     };
-    let Ok(text) = std::fs::read_to_string(file) else {
-        return;
-    };
     let handler =
         miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
             .with_context_lines(1);
     for d in diagnostics {
         let (Some(line), Some(column)) = (d.line, d.column) else {
+            continue;
+        };
+        // A problem placed in a base the pipeline extends is shown in that file.
+        let file = d.file.as_deref().unwrap_or(file);
+        let Ok(text) = std::fs::read_to_string(file) else {
             continue;
         };
         let Some(offset) = byte_offset(&text, line, column) else {
@@ -50,7 +52,7 @@ pub fn print_spec_error(e: &SpecError) {
         let diagnostic = miette::MietteDiagnostic::new(d.message.clone())
             .with_label(miette::LabeledSpan::at(offset..offset + len, label));
         let report = miette::Report::new(diagnostic)
-            .with_source_code(miette::NamedSource::new(file, text.clone()));
+            .with_source_code(miette::NamedSource::new(file, text));
         let mut out = String::new();
         if handler.render_report(&mut out, report.as_ref()).is_ok() {
             eprint!("{out}");
