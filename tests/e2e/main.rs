@@ -8,6 +8,7 @@ mod eval;
 mod folders;
 mod interrupt;
 mod malformed;
+mod mix;
 mod pipelines;
 mod pseudo;
 mod quantize;

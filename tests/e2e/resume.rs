@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use crate::common::*;
 
 /// A small run with state in every part that must survive a resume: Adam moments, a
-/// warm-up then ReduceLROnPlateau, dropout, augmentation, EarlyStopping's counters, an EMA
-/// of the weights, and mid-epoch backups every 3 batches.
+/// warm-up then ReduceLROnPlateau, dropout, augmentation, MixUp/CutMix per example,
+/// EarlyStopping's counters, an EMA of the weights, and mid-epoch backups every 3 batches.
 const PIPELINE: &str = r#"(
     seed: 11,
     epochs: 8,
@@ -22,6 +22,7 @@ const PIPELINE: &str = r#"(
         limit: 320,
     ),
     augment: [RandomRotation(degrees: 15, p: 0.5), GaussianNoise(std: 0.05, p: 0.5)],
+    mix: (mixup_alpha: 0.4, cutmix_alpha: 1.0, mode: Elem, label_smoothing: 0.1),
     model: (layers: [
         Conv2d(filters: 8, kernel_size: 3, padding: Same), ReLU, MaxPool2d(kernel_size: 2),
         Flatten, Dropout(rate: 0.3), Linear(units: 32), ReLU, Linear(units: 10),

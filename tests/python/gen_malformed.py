@@ -75,6 +75,9 @@ cases = [
   ("export-opset-too-old", lambda s: s.replace("    optimizer: Adam(lr: 0.001),", "    optimizer: Adam(lr: 0.001),\n    export: (opset: 9),")),
   ("extends-missing-file", lambda s: s.replace("(\n    epochs: 2,", '(\n    extends: "no_such_base.ron",\n    epochs: 2,', 1)),
   ("several-errors-at-once", lambda s: s.replace("epochs: 2,", "epochs: 0,").replace("batch_size: 32", "batch_size: 0").replace("lr: 0.001", "lr: -1.0")),
+  # mix (MixUp/CutMix)
+  ("mix-alpha-negative", lambda s: s.replace("    optimizer: Adam(lr: 0.001),", "    optimizer: Adam(lr: 0.001),\n    mix: (mixup_alpha: -0.2, prob: 1.5),")),
+  ("mix-with-mse-loss", lambda s: s.replace("    optimizer: Adam(lr: 0.001),", "    loss: Mse(),\n    optimizer: Adam(lr: 0.001),\n    mix: (mixup_alpha: 0.2),")),
 ]
 out = "tests/fixtures/malformed"
 for f in os.listdir(out):

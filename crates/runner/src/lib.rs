@@ -7,6 +7,7 @@ pub mod checkpoint;
 pub mod device;
 pub mod loss;
 pub mod metrics;
+pub mod mix;
 pub mod net;
 pub mod optim;
 mod progress;

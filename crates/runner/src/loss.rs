@@ -1,5 +1,5 @@
-//! The pipeline's `loss` on a batch of logits, with optional mixed labels (mixup/cutmix)
-//! and the L1/L2 penalties of `regularization`.
+//! The pipeline's `loss` on a batch of logits, against class indices or against the soft
+//! targets of `mix` (MixUp/CutMix), and the L1/L2 penalties of `regularization`.
 
 use ronin_spec::{LossSpec, RegularizationSpec};
 use tch::{Device, Kind, Reduction, Tensor};
@@ -42,82 +42,93 @@ impl Loss {
         })
     }
 
-    /// Per-example losses (N) of `logits` (N, K) against integer `labels` (N).
-    fn per_example(&self, logits: &Tensor, labels: &Tensor) -> Result<Tensor, RunnerError> {
-        let onehot = || -> Result<Tensor, RunnerError> {
-            Ok(labels.f_one_hot(self.classes)?.f_to_kind(logits.kind())?)
+    /// Per-example losses (N) of `logits` (N, K) against `targets`.
+    fn per_example(&self, logits: &Tensor, targets: Targets) -> Result<Tensor, RunnerError> {
+        let kind = logits.kind();
+        // The target distribution: the one-hot of the labels, or the soft targets.
+        let dist = || -> Result<Tensor, RunnerError> {
+            Ok(match targets {
+                Targets::Labels(labels) => labels.f_one_hot(self.classes)?.f_to_kind(kind)?,
+                Targets::Soft(p) => p.f_to_kind(kind)?,
+            })
         };
-        let mean_over_classes = |t: Tensor| -> Result<Tensor, RunnerError> {
-            Ok(t.f_mean_dim(-1, false, logits.kind())?)
-        };
+        let mean_over_classes =
+            |t: Tensor| -> Result<Tensor, RunnerError> { Ok(t.f_mean_dim(-1, false, kind)?) };
+        if let (Targets::Soft(_), LossSpec::Mse {} | LossSpec::L1 {} | LossSpec::Huber { .. }) =
+            (targets, &self.spec)
+        {
+            // `ronin check` refuses these; they compare the softmax with a one-hot target.
+            return Err(RunnerError::Unsupported {
+                what: "the soft targets of mix with a loss other than CrossEntropy or BinaryCrossEntropy".into(),
+            });
+        }
         Ok(match &self.spec {
             LossSpec::CrossEntropy {
                 label_smoothing, ..
-            } => logits.f_cross_entropy_loss::<&Tensor>(
-                labels,
-                self.class_weight.as_ref(),
-                Reduction::None,
-                -100,
-                *label_smoothing,
-            )?,
+            } => {
+                // Class indices or class probabilities: PyTorch picks by the target's type.
+                let target = match targets {
+                    Targets::Labels(labels) => labels.shallow_clone(),
+                    Targets::Soft(p) => p.f_to_kind(kind)?,
+                };
+                logits.f_cross_entropy_loss::<&Tensor>(
+                    &target,
+                    self.class_weight.as_ref(),
+                    Reduction::None,
+                    -100,
+                    *label_smoothing,
+                )?
+            }
             LossSpec::BinaryCrossEntropy { pos_weight } => {
                 let pw = match pos_weight {
-                    Some(w) => Some(Tensor::f_full(
-                        [self.classes],
-                        *w,
-                        (logits.kind(), logits.device()),
-                    )?),
+                    Some(w) => Some(Tensor::f_full([self.classes], *w, (kind, logits.device()))?),
                     None => None,
                 };
                 mean_over_classes(logits.f_binary_cross_entropy_with_logits::<&Tensor>(
-                    &onehot()?,
+                    &dist()?,
                     None,
                     pw.as_ref(),
                     Reduction::None,
                 )?)?
             }
             LossSpec::Mse {} => {
-                let p = logits.f_softmax(-1, logits.kind())?;
-                mean_over_classes(p.f_mse_loss(&onehot()?, Reduction::None)?)?
+                let p = logits.f_softmax(-1, kind)?;
+                mean_over_classes(p.f_mse_loss(&dist()?, Reduction::None)?)?
             }
             LossSpec::L1 {} => {
-                let p = logits.f_softmax(-1, logits.kind())?;
-                mean_over_classes(p.f_l1_loss(&onehot()?, Reduction::None)?)?
+                let p = logits.f_softmax(-1, kind)?;
+                mean_over_classes(p.f_l1_loss(&dist()?, Reduction::None)?)?
             }
             LossSpec::Huber { delta } => {
-                let p = logits.f_softmax(-1, logits.kind())?;
-                mean_over_classes(p.f_huber_loss(&onehot()?, Reduction::None, *delta)?)?
+                let p = logits.f_softmax(-1, kind)?;
+                mean_over_classes(p.f_huber_loss(&dist()?, Reduction::None, *delta)?)?
             }
         })
     }
 
-    /// The batch's loss. With class weights, cross-entropy is the weighted mean, as
-    /// PyTorch's `reduction="mean"`. With `mix = (partner labels, λ)`, each example's loss
-    /// is λ·loss(label) + (1 − λ)·loss(partner).
-    pub fn batch(
-        &self,
-        logits: &Tensor,
-        labels: &Tensor,
-        mix: Option<(&Tensor, &Tensor)>,
-    ) -> Result<Tensor, RunnerError> {
-        let per = self.per_example(logits, labels)?;
-        let per = match mix {
-            None => per,
-            Some((partner, lambda)) => {
-                let other = self.per_example(logits, partner)?;
-                let lambda = lambda.f_to_kind(per.kind())?;
-                per.f_mul(&lambda)?
-                    .f_add(&other.f_mul(&lambda.f_neg()?.f_add_scalar(1.0)?)?)?
-            }
-        };
-        match (&self.class_weight, mix) {
-            (Some(w), None) => {
+    /// The batch's mean loss. With class weights and class indices, cross-entropy is the
+    /// weighted mean (divided by the weights of the targets' classes), as PyTorch's
+    /// `reduction="mean"`; with soft targets it is `−Σ_c w_c·p_c·log softmax_c` averaged
+    /// over the examples, as PyTorch's for class probabilities.
+    pub fn batch(&self, logits: &Tensor, targets: Targets) -> Result<Tensor, RunnerError> {
+        let per = self.per_example(logits, targets)?;
+        match (&self.class_weight, targets) {
+            (Some(w), Targets::Labels(labels)) => {
                 let norm = w.f_index_select(0, labels)?.f_sum(per.kind())?;
                 Ok(per.f_sum(per.kind())?.f_div(&norm)?)
             }
             _ => Ok(per.f_mean(per.kind())?),
         }
     }
+}
+
+/// What a batch's logits are scored against.
+#[derive(Debug, Clone, Copy)]
+pub enum Targets<'a> {
+    /// Class indices (N), int64.
+    Labels(&'a Tensor),
+    /// Class probabilities (N, K), each row summing to 1: the mixed targets of `mix`.
+    Soft(&'a Tensor),
 }
 
 /// λ₁·Σ|w| + λ₂·Σw² over the weight matrices and kernels (tensors of 2+ dimensions; biases
@@ -175,7 +186,7 @@ mod tests {
             Device::Cpu,
         )
         .unwrap();
-        let got = value(&l.batch(&logits(), &labels, None).unwrap());
+        let got = value(&l.batch(&logits(), Targets::Labels(&labels)).unwrap());
         // By hand: smoothed targets (1 − ε)·onehot + ε/K, weighted by the target class's
         // weight, normalised by the weights' sum (PyTorch's mean).
         let lsm = logits().log_softmax(-1, Kind::Float);
@@ -193,16 +204,113 @@ mod tests {
         assert!((got - want).abs() < 1e-5, "{got} vs {want}");
     }
 
+    /// `tests/reference/mix_reference.py` (PyTorch 2.13, float64): the losses of `logits()`
+    /// against timm's `mixup_target` of labels [0, 2] with λ = 0.3 and smoothing 0.1.
+    const CE_SOFT: f64 = 2.20395638059;
+    const CE_SOFT_WEIGHTED: f64 = 4.38727198494;
+    const BCE_SOFT: f64 = 1.1770649273;
+    const BCE_SOFT_POS_WEIGHT: f64 = 1.40832496491;
+
+    fn soft_targets(lam: f64, smoothing: f64) -> Tensor {
+        let labels = Tensor::from_slice(&[0i64, 2]);
+        let draws = [crate::mix::Draw { lam, cut: None }; 2];
+        crate::mix::mix_targets(&labels, &draws, 3, smoothing).unwrap()
+    }
+
     #[test]
-    fn mixed_labels_interpolate_the_two_losses() {
+    fn soft_targets_match_pytorch() {
+        let t = soft_targets(0.3, 0.1);
+        let want = [
+            0.3033333, 0.0333333, 0.6633333, 0.6633333, 0.0333333, 0.3033333,
+        ];
+        let got = Vec::<f32>::try_from(&t.flatten(0, -1)).unwrap();
+        for (g, w) in got.iter().zip(want) {
+            assert!((f64::from(*g) - w).abs() < 1e-6, "{got:?}");
+        }
+        let ce = |weight: Option<Vec<f64>>| LossSpec::CrossEntropy {
+            weight,
+            label_smoothing: 0.0,
+        };
+        let bce = |pos_weight| LossSpec::BinaryCrossEntropy { pos_weight };
+        for (spec, want) in [
+            (ce(None), CE_SOFT),
+            (ce(Some(vec![1.0, 1.0, 3.0])), CE_SOFT_WEIGHTED),
+            (bce(None), BCE_SOFT),
+            (bce(Some(2.0)), BCE_SOFT_POS_WEIGHT),
+        ] {
+            let l = Loss::new(&spec, 3, Device::Cpu).unwrap();
+            let got = value(&l.batch(&logits(), Targets::Soft(&t)).unwrap());
+            assert!((got - want).abs() < 1e-5, "{spec:?}: {got} vs {want}");
+        }
+    }
+
+    #[test]
+    fn soft_cross_entropy_is_minus_p_log_softmax() {
+        // By hand, in f64: −Σ_c p_c·(z_c − log Σ_k e^z_k), averaged over the two rows.
+        let z = [[2.0f64, 0.5, -1.0], [0.1, 0.2, 3.0]];
+        let p = [[0.25f64, 0.75, 0.0], [0.5, 0.0, 0.5]];
+        let mut want = 0.0;
+        for (zr, pr) in z.iter().zip(&p) {
+            let lse = zr.iter().map(|v| v.exp()).sum::<f64>().ln();
+            want -= zr
+                .iter()
+                .zip(pr)
+                .map(|(zc, pc)| pc * (zc - lse))
+                .sum::<f64>()
+                / 2.0;
+        }
+        let t = Tensor::from_slice(&[0.25f32, 0.75, 0.0, 0.5, 0.0, 0.5]).view([2, 3]);
+        let l = Loss::new(&LossSpec::default(), 3, Device::Cpu).unwrap();
+        let got = value(&l.batch(&logits(), Targets::Soft(&t)).unwrap());
+        assert!((got - want).abs() < 1e-5, "{got} vs {want}");
+    }
+
+    #[test]
+    fn soft_targets_with_lambda_one_are_the_hard_loss() {
+        let labels = Tensor::from_slice(&[0i64, 2]);
+        let onehot = soft_targets(1.0, 0.0);
+        let smoothed = soft_targets(1.0, 0.1);
+        let plain = Loss::new(&LossSpec::default(), 3, Device::Cpu).unwrap();
+        let hard = value(&plain.batch(&logits(), Targets::Labels(&labels)).unwrap());
+        let soft = value(&plain.batch(&logits(), Targets::Soft(&onehot)).unwrap());
+        assert!((hard - soft).abs() < 1e-6, "{hard} vs {soft}");
+        // Smoothing the targets is the loss's label_smoothing.
+        let smoothing = LossSpec::CrossEntropy {
+            weight: None,
+            label_smoothing: 0.1,
+        };
+        let l = Loss::new(&smoothing, 3, Device::Cpu).unwrap();
+        let hard = value(&l.batch(&logits(), Targets::Labels(&labels)).unwrap());
+        let soft = value(&plain.batch(&logits(), Targets::Soft(&smoothed)).unwrap());
+        assert!((hard - soft).abs() < 1e-6, "{hard} vs {soft}");
+        // With class weights, PyTorch's mean divides by the targets' weights for class
+        // indices (1 + 3) but by the number of examples (2) for probabilities.
+        let weighted = LossSpec::CrossEntropy {
+            weight: Some(vec![1.0, 1.0, 3.0]),
+            label_smoothing: 0.0,
+        };
+        let l = Loss::new(&weighted, 3, Device::Cpu).unwrap();
+        let hard = value(&l.batch(&logits(), Targets::Labels(&labels)).unwrap());
+        let soft = value(&l.batch(&logits(), Targets::Soft(&onehot)).unwrap());
+        assert!((hard * 4.0 / 2.0 - soft).abs() < 1e-5, "{hard} vs {soft}");
+    }
+
+    #[test]
+    fn mixed_targets_interpolate_the_two_losses() {
         let l = Loss::new(&LossSpec::default(), 3, Device::Cpu).unwrap();
         let a = Tensor::from_slice(&[0i64, 2]);
-        let b = Tensor::from_slice(&[1i64, 0]);
-        let la = value(&l.batch(&logits(), &a, None).unwrap());
-        let lb = value(&l.batch(&logits(), &b, None).unwrap());
-        let lambda = Tensor::from_slice(&[0.25f32, 0.25]);
-        let mixed = value(&l.batch(&logits(), &a, Some((&b, &lambda))).unwrap());
+        let la = value(&l.batch(&logits(), Targets::Labels(&a)).unwrap());
+        let lb = value(&l.batch(&logits(), Targets::Labels(&a.flip(0))).unwrap());
+        let mixed = value(
+            &l.batch(&logits(), Targets::Soft(&soft_targets(0.25, 0.0)))
+                .unwrap(),
+        );
         assert!((mixed - (0.25 * la + 0.75 * lb)).abs() < 1e-6);
+        let mse = Loss::new(&LossSpec::Mse {}, 3, Device::Cpu).unwrap();
+        assert!(
+            mse.batch(&logits(), Targets::Soft(&soft_targets(0.25, 0.0)))
+                .is_err()
+        );
     }
 
     #[test]
@@ -212,13 +320,16 @@ mod tests {
         let onehot = labels.one_hot(3).to_kind(Kind::Float);
         let mse = value(&(&p - &onehot).square().mean(Kind::Float));
         let l = Loss::new(&LossSpec::Mse {}, 3, Device::Cpu).unwrap();
-        assert!((value(&l.batch(&logits(), &labels, None).unwrap()) - mse).abs() < 1e-6);
+        assert!((value(&l.batch(&logits(), Targets::Labels(&labels)).unwrap()) - mse).abs() < 1e-6);
         let l1 = value(&(&p - &onehot).abs().mean(Kind::Float));
         let l = Loss::new(&LossSpec::L1 {}, 3, Device::Cpu).unwrap();
-        assert!((value(&l.batch(&logits(), &labels, None).unwrap()) - l1).abs() < 1e-6);
+        assert!((value(&l.batch(&logits(), Targets::Labels(&labels)).unwrap()) - l1).abs() < 1e-6);
         // Huber with a large delta is half the MSE.
         let l = Loss::new(&LossSpec::Huber { delta: 10.0 }, 3, Device::Cpu).unwrap();
-        assert!((value(&l.batch(&logits(), &labels, None).unwrap()) - mse / 2.0).abs() < 1e-6);
+        assert!(
+            (value(&l.batch(&logits(), Targets::Labels(&labels)).unwrap()) - mse / 2.0).abs()
+                < 1e-6
+        );
         let bce = value(&logits().binary_cross_entropy_with_logits::<Tensor>(
             &onehot,
             None,
@@ -231,7 +342,7 @@ mod tests {
             Device::Cpu,
         )
         .unwrap();
-        assert!((value(&l.batch(&logits(), &labels, None).unwrap()) - bce).abs() < 1e-6);
+        assert!((value(&l.batch(&logits(), Targets::Labels(&labels)).unwrap()) - bce).abs() < 1e-6);
     }
 
     #[test]

@@ -16,8 +16,9 @@ use crate::RunnerError;
 use crate::callbacks::{EarlyDecision, EarlyStopping, Ema};
 use crate::checkpoint::{self, CheckpointData, CheckpointMeta};
 use crate::device::{device_name, resolve_device};
-use crate::loss::{Loss, penalty};
+use crate::loss::{Loss, Targets, penalty};
 use crate::metrics::{EpochMeter, EpochStats};
+use crate::mix::Mixer;
 use crate::net::Net;
 use crate::optim::{Optimizer, ParamRef, clip_grad_norm, clip_grad_value};
 use crate::progress::epoch_bar;
@@ -381,6 +382,8 @@ struct Trainer<'a> {
     net: Net,
     optimizer: Optimizer,
     loss: Loss,
+    /// The pipeline's `mix`, applied to training batches only.
+    mixer: Option<Mixer>,
     schedule: LrSchedule,
     train_loader: Loader,
     val_loader: Option<Loader>,
@@ -472,6 +475,10 @@ impl<'a> Trainer<'a> {
         }
         let optimizer = Optimizer::new(&file.optimizer, params)?;
         let loss = Loss::new(&file.loss, pipeline.num_classes(), device)?;
+        let mixer = file
+            .mix
+            .as_ref()
+            .map(|m| Mixer::new(m, file.seed, pipeline.num_classes()));
 
         let loader = |part: Part| -> Result<Option<Loader>, RunnerError> {
             if data.indices(part).is_empty() {
@@ -612,6 +619,7 @@ impl<'a> Trainer<'a> {
             net,
             optimizer,
             loss,
+            mixer,
             schedule,
             train_loader,
             val_loader: val_loader.clone(),
@@ -704,6 +712,10 @@ impl<'a> Trainer<'a> {
             ("epochs".to_owned(), HParam::Number(f.epochs as f64)),
             ("seed".to_owned(), HParam::Number(f.seed as f64)),
             ("augment".to_owned(), HParam::Number(f.augment.len() as f64)),
+            (
+                "mix".to_owned(),
+                HParam::Text(f.mix.as_ref().map_or("none", |m| m.describe()).into()),
+            ),
             (
                 "schedule".to_owned(),
                 HParam::Text(f.schedule.as_ref().map_or("none".into(), |s| {
@@ -1138,6 +1150,15 @@ impl<'a> Trainer<'a> {
             self.optimizer.set_lr(self.schedule.lr(epoch - 1, step));
             tch::manual_seed(batch_seed(seed, epoch - 1, i));
             let (images, labels) = batch_tensors(&batch, self.device)?;
+            // With `mix`: the mixed images, their soft targets, and the dominant labels
+            // that the accuracy counts.
+            let (images, labels, soft) = match &self.mixer {
+                Some(m) => {
+                    let mixed = m.mix(&images, &labels, epoch - 1, i)?;
+                    (mixed.images, mixed.labels, Some(mixed.targets))
+                }
+                None => (images, labels, None),
+            };
             if !grid_logged {
                 let n = images.size()[0].min(GRID_IMAGES as i64);
                 let (mean, std) = self.normalization.clone();
@@ -1151,7 +1172,11 @@ impl<'a> Trainer<'a> {
                     .forward_examples(&images, dataset_key(&loader), &batch.indices, true)
             })?
             .f_to_kind(Kind::Float)?;
-            let mut loss = self.loss.batch(&logits, &labels, None)?;
+            let targets = match &soft {
+                Some(t) => Targets::Soft(t),
+                None => Targets::Labels(&labels),
+            };
+            let mut loss = self.loss.batch(&logits, targets)?;
             if let Some(p) = penalty(&reg, self.optimizer.params())? {
                 loss = loss.f_add(&p)?;
             }
@@ -1278,7 +1303,7 @@ impl<'a> Trainer<'a> {
                 .net
                 .forward_examples(&images, dataset_key(loader), &batch.indices, false)?
                 .f_to_kind(Kind::Float)?;
-            let loss = self.loss.batch(&logits, &labels, None)?;
+            let loss = self.loss.batch(&logits, Targets::Labels(&labels))?;
             meter.add(&loss, &logits, &labels)?;
             if collect && kept < GRID_IMAGES as i64 {
                 let miss = logits.f_argmax(-1, false)?.f_ne_tensor(&labels)?;

@@ -13,6 +13,7 @@ pub mod graph;
 pub mod idx;
 pub mod image_source;
 pub mod layer;
+pub mod mix;
 pub mod overrides;
 pub mod pipeline;
 pub mod schema;
@@ -31,6 +32,7 @@ pub use export::{
 };
 pub use graph::{ModelGraph, Node, Param, Shape, Source};
 pub use layer::{Activation, LayerSpec, Op};
+pub use mix::{MixMode, MixSpec, check_mix};
 pub use overrides::{Override, OverrideError};
 pub use pipeline::{Pipeline, extra_files, source_files};
 pub use schema::*;

@@ -313,6 +313,10 @@ fn check_values(file: &PipelineFile, text: &str, diags: &mut Vec<Diagnostic>) {
         let needle = path.rsplit('.').next().unwrap_or("augment").to_owned();
         diags.push(Diagnostic::at_field(text, &path, &needle, message));
     }
+    for (path, message) in crate::mix::check_mix(file) {
+        let needle = path.rsplit('.').next().unwrap_or("mix").to_owned();
+        diags.push(Diagnostic::at_field(text, &path, &needle, message));
+    }
 }
 
 /// The model's graph from its `layers` or its `preset`, with shape errors placed on the

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::augment::TransformSpec;
 use crate::export::{QuantizeSpec, ResizePolicy};
 use crate::layer::LayerSpec;
+use crate::mix::MixSpec;
 use crate::training::{
     CallbackSpec, LossSpec, OptimizerSpec, Precision, RegularizationSpec, ScheduleSpec, WarmupSpec,
 };
@@ -37,6 +38,14 @@ pub struct PipelineFile {
     /// test images are never augmented. Empty by default.
     #[serde(default)]
     pub augment: Vec<TransformSpec>,
+    /// MixUp and/or CutMix of whole training batches with mixed soft labels, as timm's
+    /// `Mixup`: `mix: (mixup_alpha: 0.2, cutmix_alpha: 1.0, label_smoothing: 0.0)`. Each
+    /// batch is mixed with itself reversed (`x.flip(0)`); λ is drawn from the seed, the
+    /// epoch and the batch's index only. Needs `CrossEntropy` or `BinaryCrossEntropy`;
+    /// `train_accuracy` counts a mixed example as its dominant label. Validation and test
+    /// are never mixed. None by default; see [`crate::mix`].
+    #[serde(default)]
+    pub mix: Option<MixSpec>,
     pub model: ModelSpec,
     /// `CrossEntropy()` by default; see [`LossSpec`].
     #[serde(default)]
