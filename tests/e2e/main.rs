@@ -5,6 +5,7 @@ mod board;
 mod common;
 mod data;
 mod eval;
+mod export_options;
 mod folders;
 mod interrupt;
 mod malformed;

@@ -112,3 +112,88 @@ fn quantized_export_writes_an_int8_model_that_scores_like_the_float_one() {
         "accuracy fp32 {fp32} vs int8 {quantized}"
     );
 }
+
+/// `--quantize static`: a QDQ model calibrated on training batches, its manifest saying
+/// how, agreeing with the float model on the reference batch and scoring like it.
+#[test]
+fn static_quantized_export_is_calibrated_qdq_that_scores_like_the_float_one() {
+    require_data();
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let exp = tmp.path().join("experiments");
+    let out = ronin(
+        &exp,
+        &[
+            "train",
+            "pipelines/mnist_cnn.ron",
+            "--epochs",
+            "1",
+            "--limit",
+            "256",
+        ],
+    );
+    ok(&out);
+    let run = PathBuf::from(stdout(&out).trim());
+    let model = tmp.path().join("cnn.onnx");
+    let out = ronin(
+        &exp,
+        &[
+            "export",
+            run.to_str().expect("utf-8"),
+            "--out",
+            model.to_str().expect("utf-8"),
+            "--quantize",
+            "static",
+            "--calibration-batches",
+            "2",
+        ],
+    );
+    ok(&out);
+    let err = stderr(&out);
+    assert!(
+        err.contains(
+            "calibrated 4 activation ranges (MinMax) on 128 training examples in 2 batch(es)"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("static-int8 model on"), "{err}");
+    let int8 = tmp.path().join("cnn.int8.onnx");
+    let q: serde_json::Value =
+        serde_json::from_str(&read(&tmp.path().join("cnn.int8.json"))).expect("manifest JSON");
+    assert_eq!(q["quantization"], "static-int8");
+    assert_eq!(q["quantized_ops"], serde_json::json!(["Conv", "Gemm"]));
+    assert_eq!(q["calibration"]["method"], "minmax");
+    assert_eq!(q["calibration"]["split"], "train");
+    assert_eq!(q["calibration"]["batches"], 2);
+    assert_eq!(q["calibration"]["examples"], 128);
+    let agreement = &q["quantized_agreement"];
+    assert!(
+        agreement["top1_agreement"].as_f64().expect("top-1") >= 0.9,
+        "{agreement}"
+    );
+
+    ok(&python_script("check_onnx.py", &[&int8]));
+    let ops = std::process::Command::new(python())
+        .args([
+            "-c",
+            "import onnx, sys; print(' '.join(n.op_type for n in onnx.load(sys.argv[1]).graph.node))",
+        ])
+        .arg(&int8)
+        .output()
+        .expect("python runs");
+    ok(&ops);
+    let ops = stdout(&ops);
+    let count = |op: &str| ops.split_whitespace().filter(|o| *o == op).count();
+    // Input, two conv outputs, two pools, flatten, the hidden Linear's output.
+    assert_eq!(count("QuantizeLinear"), 7, "{ops}");
+    assert_eq!(count("Relu"), 0, "{ops}");
+    assert_eq!((count("Conv"), count("Gemm")), (2, 2), "{ops}");
+
+    let (fp32, quantized) = (
+        eval_accuracy(tmp.path(), &model),
+        eval_accuracy(tmp.path(), &int8),
+    );
+    assert!(
+        (fp32 - quantized).abs() <= 0.03,
+        "accuracy fp32 {fp32} vs static int8 {quantized}"
+    );
+}

@@ -9,7 +9,8 @@
 //!         [--model FILE.onnx]...
 //!
 //! `--quantize` also times each model's int8 exports (`<model>.int8`: Conv and Linear
-//! quantized, `<model>.int8-linear`: Linear only; see `ronin_export::quantize`).
+//! quantized, `<model>.int8-linear`: Linear only; see `ronin_export::quantize`;
+//! `<model>.int8-static`: QDQ calibrated on pseudo-random inputs, see `ronin_export::qdq`).
 //! `--model FILE` (repeatable) times exported model files instead of the built-in graphs
 //! (e.g. `exports/mnist_cnn.onnx` and `exports/mnist_cnn.int8.onnx` of a trained run).
 //!
@@ -23,7 +24,8 @@ use std::time::Instant;
 
 use ndarray::Array4;
 use ronin_export::{
-    ExportOptions, OnnxModel, Quantization, Runtime, SessionOptions, Weights, to_onnx, write_atomic,
+    ExportOptions, OnnxModel, Quantization, Runtime, SessionOptions, StaticQuantizer, Weights,
+    to_onnx, write_atomic,
 };
 use ronin_spec::ModelGraph;
 use ronin_spec::zoo::{PresetSpec, ZooModel, preset_graph};
@@ -219,6 +221,25 @@ fn main() {
                     iters,
                 );
             }
+            // Static QDQ, calibrated on four batches of the same pseudo-random inputs
+            // (it times the kernels; accuracy needs real data, see `ronin export`).
+            let mut q = StaticQuantizer::new(&bytes).expect("plan static int8");
+            let calib = rt
+                .load_bytes(&q.calibration_model().expect("calibration model"), &sess)
+                .expect("load the calibration model");
+            for seed in 0..4 {
+                q.calibrate(&calib, input(8, &g.input_shape, 100 + seed).view())
+                    .expect("calibrate");
+            }
+            let bytes = q.finish().expect("static int8").bytes;
+            let model = rt.load_bytes(&bytes, &sess).expect("load static int8");
+            measure(
+                &model,
+                &format!("{name}.int8-static"),
+                &g.input_shape,
+                threads,
+                iters,
+            );
         }
     }
 }

@@ -84,10 +84,11 @@ impl Range {
     pub fn uint8_params(self) -> (f32, u8) {
         let lo = self.min.min(0.0);
         let hi = self.max.max(0.0);
-        if !(hi > lo) || !(hi - lo).is_finite() {
+        let span = hi - lo;
+        if span <= 0.0 || !span.is_finite() {
             return (1.0, 0);
         }
-        let scale = (hi - lo) / 255.0;
+        let scale = span / 255.0;
         let zero_point = (-lo / scale).round().clamp(0.0, 255.0) as u8;
         (scale, zero_point)
     }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use ndarray::{Array4, Axis, s};
-use ronin_export::{Manifest, ManifestDim, Runtime, SessionOptions};
+use ronin_export::{InputPolicy, Manifest, ManifestDim, Runtime, SessionOptions};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -68,10 +68,11 @@ fn load_inputs(
     path: &Path,
     shape: [usize; 3],
     limit: Option<usize>,
+    policy: InputPolicy,
 ) -> anyhow::Result<(Vec<String>, Array4<f32>)> {
     let [c, h, w] = shape;
     if path.is_dir() {
-        return load_folder(path, shape);
+        return load_folder(path, shape, policy);
     }
     let head = {
         use std::io::Read;
@@ -101,11 +102,15 @@ fn load_inputs(
         let names = (0..n).map(|i| format!("{}#{i}", path.display())).collect();
         return Ok((names, arr));
     }
-    load_image(path, shape)
+    load_image(path, shape, policy)
 }
 
 /// Every PNG/JPEG/BMP under `dir`, in path order.
-fn load_folder(dir: &Path, shape: [usize; 3]) -> anyhow::Result<(Vec<String>, Array4<f32>)> {
+fn load_folder(
+    dir: &Path,
+    shape: [usize; 3],
+    policy: InputPolicy,
+) -> anyhow::Result<(Vec<String>, Array4<f32>)> {
     let mut files = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -127,7 +132,7 @@ fn load_folder(dir: &Path, shape: [usize; 3]) -> anyhow::Result<(Vec<String>, Ar
     let mut names = Vec::with_capacity(files.len());
     let mut arrays = Vec::with_capacity(files.len());
     for f in &files {
-        let (n, a) = load_image(f, shape)?;
+        let (n, a) = load_image(f, shape, policy)?;
         names.extend(n);
         arrays.push(a);
     }
@@ -135,8 +140,15 @@ fn load_folder(dir: &Path, shape: [usize; 3]) -> anyhow::Result<(Vec<String>, Ar
     Ok((names, ndarray::concatenate(Axis(0), &views)?))
 }
 
-/// One image, resized to the model's input and converted to its channels.
-fn load_image(path: &Path, shape: [usize; 3]) -> anyhow::Result<(Vec<String>, Array4<f32>)> {
+/// One image as the model's input. Under [`InputPolicy::Bilinear`] it is resized to the
+/// model's size (triangle filter) and converted to its channels (colour → gray by ITU-R
+/// 601-2 luma as PIL's `convert("L")`, gray → RGB by repetition); under
+/// [`InputPolicy::Refuse`] another size or channel count is an error. Alpha is dropped.
+fn load_image(
+    path: &Path,
+    shape: [usize; 3],
+    policy: InputPolicy,
+) -> anyhow::Result<(Vec<String>, Array4<f32>)> {
     let [c, h, w] = shape;
     let img = image::open(path).with_context(|| {
         format!(
@@ -144,21 +156,33 @@ fn load_image(path: &Path, shape: [usize; 3]) -> anyhow::Result<(Vec<String>, Ar
             path.display()
         )
     })?;
-    let img = if (img.width(), img.height()) != (w as u32, h as u32) {
+    let colour = img.color();
+    let channels = usize::from(colour.channel_count()) - usize::from(colour.has_alpha());
+    let size = (img.width(), img.height());
+    if policy == InputPolicy::Refuse && (size != (w as u32, h as u32) || channels != c) {
+        bail!(
+            "{} is {}×{} with {channels} channel(s), but the model takes {w}×{h} with {c} channel(s) and its manifest's input_policy is \"refuse\"; convert the image first, or export with `export: (resize: Bilinear)` to let ronin resize it",
+            path.display(),
+            size.0,
+            size.1
+        );
+    }
+    let img = if size != (w as u32, h as u32) {
         eprintln!(
             "note: {} is {}×{}; resized to {w}×{h}",
             path.display(),
-            img.width(),
-            img.height()
+            size.0,
+            size.1
         );
         img.resize_exact(w as u32, h as u32, image::imageops::FilterType::Triangle)
     } else {
         img
     };
     let pixels: Vec<u8> = match c {
-        1 => img.to_luma8().into_raw(),
+        1 if channels == 1 => img.to_luma8().into_raw(),
+        1 => img.to_rgb8().pixels().map(|p| luma_601(p.0)).collect(),
         3 => {
-            // HWC → CHW.
+            // HWC → CHW; a gray image's one channel repeated.
             let rgb = img.to_rgb8().into_raw();
             (0..3)
                 .flat_map(|ch| rgb.iter().skip(ch).step_by(3).copied().collect::<Vec<_>>())
@@ -173,6 +197,12 @@ fn load_image(path: &Path, shape: [usize; 3]) -> anyhow::Result<(Vec<String>, Ar
         pixels.into_iter().map(|b| f32::from(b) / 255.0).collect(),
     )?;
     Ok((vec![path.display().to_string()], arr))
+}
+
+/// ITU-R 601-2 luma with PIL's integer rounding: `L = R·299/1000 + G·587/1000 + B·114/1000`.
+fn luma_601([r, g, b]: [u8; 3]) -> u8 {
+    let l = u32::from(r) * 19_595 + u32::from(g) * 38_470 + u32::from(b) * 7_471 + 0x8000;
+    (l >> 16) as u8
 }
 
 /// (mean, std) for each of `channels`, when the caller must normalize (not in the graph).
@@ -243,7 +273,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut pseudo = args.pseudo_label.as_ref().map(|_| PseudoLabels::default());
     let (mut correct, mut total) = (0usize, 0usize);
     for input in &args.inputs {
-        let (names, mut batch) = load_inputs(input, shape, args.limit)?;
+        let (names, mut batch) = load_inputs(input, shape, args.limit, manifest.input_policy)?;
         let raw = pseudo.as_ref().map(|_| batch.clone());
         if let Some(per_channel) = &normalization {
             for (mut plane, &(m, sd)) in batch.axis_iter_mut(Axis(1)).zip(per_channel) {
@@ -467,5 +497,20 @@ impl PseudoLabels {
             labels_path.display()
         );
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn luma_is_pils() {
+        // PIL: Image.new("RGB", (1, 1), c).convert("L").getpixel((0, 0))
+        assert_eq!(luma_601([255, 0, 0]), 76);
+        assert_eq!(luma_601([0, 255, 0]), 150);
+        assert_eq!(luma_601([0, 0, 255]), 29);
+        assert_eq!(luma_601([255, 255, 255]), 255);
+        assert_eq!(luma_601([10, 200, 30]), 124);
     }
 }
