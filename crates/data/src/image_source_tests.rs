@@ -395,3 +395,39 @@ fn a_test_folder_and_keep_classes() -> Result<(), DataError> {
     );
     Ok(())
 }
+
+#[test]
+fn computed_normalization_of_a_folder_is_kept_between_runs() -> Result<(), DataError> {
+    let dir = tempfile::tempdir()?;
+    let root = dir.path().join("train");
+    let memory = gray_tree(&root, &["a", "b"], 3);
+    let s = spec(&format!(
+        r#"(source: ImageFolder(root: "{}", color: Grayscale), split: (validation: 0.0), normalize: None)"#,
+        root.display()
+    ));
+    let files = build(&s, 1)?.train;
+    let all: Vec<usize> = (0..6).collect();
+    let cache = dir.path().join("cache");
+    let exact = Normalization::compute(&memory, &all)?;
+    assert_eq!(Normalization::compute_cached(&files, &all, &cache)?, exact);
+    let entries: Vec<_> = fs_err::read_dir(&cache)?.collect::<Result<_, _>>()?;
+    assert_eq!(entries.len(), 1, "one entry per (files, split)");
+    // The next run reads the entry instead of decoding: an edited entry shows through.
+    let entry = entries[0].path();
+    fs_err::write(&entry, r#"{"mean": [0.5], "std": [0.25]}"#)?;
+    let cached = Normalization::compute_cached(&files, &all, &cache)?;
+    assert_eq!((cached.mean, cached.std), (vec![0.5], vec![0.25]));
+    // Another split is another key.
+    let first_four = Normalization::compute_cached(&files, &all[..4], &cache)?;
+    assert_eq!(first_four, Normalization::compute(&memory, &all[..4])?);
+    // A rewritten file (new length and time) is another key: computed afresh.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let rewritten = root.join("a").join("000.png");
+    GrayImage::from_fn(4, 3, |_, _| image::Luma([200]))
+        .save_with_format(&rewritten, image::ImageFormat::Png)
+        .expect("rewrite png");
+    let fresh = Normalization::compute_cached(&files, &all, &cache)?;
+    assert_ne!(fresh.mean, vec![0.5]);
+    assert_eq!(fresh, Normalization::compute(&files, &all)?);
+    Ok(())
+}

@@ -17,6 +17,7 @@ mod files;
 pub mod idx;
 mod image_source;
 mod loader;
+mod norm_cache;
 mod normalize;
 mod rng;
 mod split;

@@ -2,7 +2,9 @@
 
 use ronin_spec::NormalizeSpec;
 
-use crate::{DataError, Dataset};
+use std::path::Path;
+
+use crate::{DataError, Dataset, norm_cache};
 
 /// Mean and standard deviation of each channel, for pixels scaled to [0, 1].
 ///
@@ -38,9 +40,10 @@ impl Normalization {
     /// `indices`. Sums are exact integers and the moments are taken in `f64`. A channel
     /// that is constant gets std 1, so it is shifted but not divided by zero.
     ///
-    /// For a dataset of files this decodes each of them once (on every core); nothing is
-    /// cached between runs, so give `normalize: Given(…)` to skip the pass on a large
-    /// folder. Files left out under `on_corrupt: Skip` do not count.
+    /// For a dataset of files this decodes each of them once (on every core); a pipeline's
+    /// `Computed` normalisation keeps the result between runs
+    /// ([`Normalization::compute_cached`]). Files left out under `on_corrupt: Skip` do not
+    /// count.
     pub fn compute(dataset: &Dataset, indices: &[usize]) -> Result<Self, DataError> {
         dataset.check_indices(indices)?;
         if indices.is_empty() || dataset.image_len() == 0 {
@@ -92,8 +95,32 @@ impl Normalization {
         match spec {
             NormalizeSpec::None => Ok(Self::identity(channels)),
             NormalizeSpec::Given { mean, std } => Self::given(mean, std, channels),
-            NormalizeSpec::Computed => Self::compute(dataset, train),
+            NormalizeSpec::Computed => Self::compute_cached(dataset, train, &norm_cache::dir()),
         }
+    }
+
+    /// [`Normalization::compute`], kept between runs in `cache` for a dataset of files
+    /// (decoding a folder is expensive; in-memory bytes are summed faster than they would
+    /// be hashed). See [`crate::norm_cache`] for the key.
+    pub fn compute_cached(
+        dataset: &Dataset,
+        train: &[usize],
+        cache: &Path,
+    ) -> Result<Self, DataError> {
+        let Some(files) = dataset.files() else {
+            return Self::compute(dataset, train);
+        };
+        let key = norm_cache::key(files, dataset.shape, train);
+        if let Some(key) = &key
+            && let Some(norm) = norm_cache::load(cache, key, dataset.shape[0])
+        {
+            return Ok(norm);
+        }
+        let norm = Self::compute(dataset, train)?;
+        if let Some(key) = &key {
+            norm_cache::store(cache, key, &norm);
+        }
+        Ok(norm)
     }
 
     /// Number of channels.
