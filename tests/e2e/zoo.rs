@@ -30,6 +30,25 @@ fn ronin_check_counts_the_parameters_torchvision_counts() {
         let v: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("JSON");
         assert_eq!(v["trainable_params"], count, "{preset} bn={batch_norm}");
     }
+    // The largest receptive field of each network, as published (Araujo et al., Distill
+    // 2019: AlexNet 195, VGG-16 212, ResNet-50 427; ResNet-18 435).
+    for (preset, rf) in [
+        ("AlexNet", 195u64),
+        ("VGG16", 212),
+        ("ResNet18", 435),
+        ("ResNet50", 427),
+    ] {
+        let out = ronin(tmp.path(), &["check", "--preset", preset, "--json"]);
+        ok(&out);
+        let v: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("JSON");
+        let largest = v["receptive_fields"]
+            .as_array()
+            .expect("receptive_fields")
+            .iter()
+            .filter_map(|f| f[0].as_u64())
+            .max();
+        assert_eq!(largest, Some(rf), "{preset}");
+    }
     let table = ronin(tmp.path(), &["check", "--preset", "ResNet50"]);
     ok(&table);
     let text = stdout(&table);
@@ -37,6 +56,7 @@ fn ronin_check_counts_the_parameters_torchvision_counts() {
         "layer1.0.downsample.0",
         "layer4.2.conv3",
         "Parameters as PyTorch counts them (no buffers): 25,557,032",
+        "Receptive field",
     ] {
         assert!(text.contains(needle), "lacks {needle}:\n{text}");
     }

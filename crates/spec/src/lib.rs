@@ -16,6 +16,7 @@ pub mod layer;
 pub mod mix;
 pub mod overrides;
 pub mod pipeline;
+pub mod receptive;
 pub mod schema;
 pub mod summary;
 pub mod training;

@@ -4,6 +4,7 @@ use std::fmt::Write;
 
 use crate::graph::{ModelGraph, Node};
 use crate::layer::{Activation, Op};
+use crate::receptive::receptive_fields;
 
 /// One line of the summary per node, then totals.
 pub fn render(graph: &ModelGraph) -> String {
@@ -13,46 +14,51 @@ pub fn render(graph: &ModelGraph) -> String {
 /// [`render`] for a model whose nodes before `frozen_until` are frozen: their parameters
 /// count as non-trainable, as Keras counts them.
 pub fn render_frozen(graph: &ModelGraph, frozen_until: usize) -> String {
-    let rows: Vec<[String; 4]> = graph
+    let fields = receptive_fields(graph);
+    let rows: Vec<[String; 5]> = graph
         .nodes
         .iter()
-        .map(|n| {
+        .zip(&fields)
+        .map(|(n, rf)| {
             [
                 n.name.clone(),
                 describe(n),
                 fmt_shape(&n.output_shape),
+                rf.describe(),
                 group(n.trainable_count()),
             ]
         })
         .collect();
-    let headers = ["Layer", "Type", "Output shape", "Params"];
+    let headers = ["Layer", "Type", "Output shape", "Receptive field", "Params"];
     let mut widths = headers.map(str::len);
     for r in &rows {
         for (w, c) in widths.iter_mut().zip(r) {
             *w = (*w).max(c.chars().count());
         }
     }
-    let total_width = widths.iter().sum::<usize>() + 3 * 3;
+    let total_width = widths.iter().sum::<usize>() + 4 * 3;
     let mut out = String::new();
-    let line = |out: &mut String, cells: [&str; 4]| {
+    let line = |out: &mut String, cells: [&str; 5]| {
         let _ = writeln!(
             out,
-            "{:<w0$}   {:<w1$}   {:<w2$}   {:>w3$}",
+            "{:<w0$}   {:<w1$}   {:<w2$}   {:>w3$}   {:>w4$}",
             cells[0],
             cells[1],
             cells[2],
             cells[3],
+            cells[4],
             w0 = widths[0],
             w1 = widths[1],
             w2 = widths[2],
-            w3 = widths[3]
+            w3 = widths[3],
+            w4 = widths[4]
         );
     };
     let _ = writeln!(out, "Input: {}", fmt_shape(&graph.input_shape));
     line(&mut out, headers);
     let _ = writeln!(out, "{}", "─".repeat(total_width));
     for r in &rows {
-        line(&mut out, [&r[0], &r[1], &r[2], &r[3]]);
+        line(&mut out, [&r[0], &r[1], &r[2], &r[3], &r[4]]);
     }
     let _ = writeln!(out, "{}", "─".repeat(total_width));
     let params = graph.trainable_count();

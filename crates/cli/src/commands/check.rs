@@ -68,6 +68,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                         "name": p.name,
                         "valid": true,
                         "graph": p.graph,
+                        "receptive_fields": ronin_spec::receptive::receptive_sizes(&p.graph),
                         "trainable_params": p.graph.trainable_count(),
                     }));
                 } else {
@@ -147,6 +148,7 @@ fn check_preset(name: &str, args: &Args) -> anyhow::Result<ExitCode> {
                 "input": input,
                 "classes": args.classes,
                 "trainable_params": graph.trainable_count(),
+                "receptive_fields": ronin_spec::receptive::receptive_sizes(&graph),
                 "graph": graph,
             }))?
         );
