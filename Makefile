@@ -1,5 +1,5 @@
 # ronin's entry points. Each target sets up what it needs (bash .ci/setup.sh is idempotent).
-.PHONY: setup demo test lint bench bench-models bench-onnx bench-loader bench-store fuzz build-cuda clean-deps
+.PHONY: setup demo test lint bench bench-models bench-onnx bench-loader bench-check bench-store fuzz build-cuda clean-deps
 
 # Fetch libtorch (CPU), ONNX Runtime, MNIST/Fashion-MNIST and the test venv into .ronin/.
 setup:
@@ -35,6 +35,10 @@ bench-onnx:
 # what the seed CNN's training step consumes.
 bench-loader:
 	bash .ci/bench_loader.sh
+
+# Checking a 200-layer pipeline: in-process, and as a whole `ronin check` process.
+bench-check:
+	bash .ci/bench_check.sh
 
 # The cargo-fuzz targets (IDX, CIFAR, the pipeline language), SECONDS each (default 60).
 fuzz:
