@@ -162,7 +162,10 @@ struct DataRecord<'a> {
 
 pub const DATA_RECORD: &str = "data.json";
 /// `metrics.csv`: what the model did each epoch — identical for the same seed on the same
-/// machine, interrupted and resumed or not. Timings go to `timing.csv`.
+/// machine, interrupted and resumed or not. Timings go to `timing.csv`. With `mix`,
+/// `train_loss` is against the mixed (soft) targets, and the train accuracies and F1 count
+/// each mixed example as its dominant label (its own when λ ≥ 0.5, else its partner's);
+/// the `val_*` columns and the test report are never mixed.
 pub const METRIC_COLUMNS: [&str; 11] = [
     "epoch",
     "train_loss",
