@@ -2,7 +2,8 @@
 # make bench-onnx: inference speed of exported models. Batch-1 latency and batch-64
 # throughput of the seed CNN (1x28x28) and ResNet-18 (3x224x224) on the same pseudo-random
 # weights, through ronin's exporter + ort, ONNX Runtime's Python API on the same ONNX file,
-# and PyTorch eager (eval, inference_mode) on the same weights, with the same threads.
+# PyTorch eager (eval, inference_mode) on the same weights, and ronin's own graph executor
+# on libtorch (tch: eval, no_grad) on the same weights, with the same threads.
 #
 #   bash .ci/bench_onnx.sh [--threads T] [--only seed_cnn|resnet18] [--iters1 N] [--iters64 N]
 #
@@ -18,6 +19,7 @@ mkdir -p target/bench/onnx
 say() { printf '\033[1mbench:\033[0m %s\n' "$*" >&2; }
 say "building the Rust side (release)"
 cargo bench -p ronin-export --bench ort_latency --no-run >&2
+cargo bench -p ronin-runner --bench tch_latency --no-run >&2
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 say "ronin / ort"
@@ -26,11 +28,13 @@ say "ONNX Runtime (Python)"
 .ronin/venv/bin/python crates/export/benches/peer_latency.py --side ort "$@" >"$TMP/ort.jsonl"
 say "PyTorch eager"
 .ronin/venv-bench/bin/python crates/export/benches/peer_latency.py --side torch "$@" >"$TMP/torch.jsonl"
-.ronin/venv/bin/python - "$TMP/ronin.jsonl" "$TMP/ort.jsonl" "$TMP/torch.jsonl" "$OUT" <<'PYEOF'
+say "tch (ronin's graph executor on libtorch)"
+cargo bench -q -p ronin-runner --bench tch_latency -- "$@" >"$TMP/tch.jsonl"
+.ronin/venv/bin/python - "$TMP/ronin.jsonl" "$TMP/ort.jsonl" "$TMP/torch.jsonl" "$TMP/tch.jsonl" "$OUT" <<'PYEOF'
 import json, sys
-rows = [json.loads(l) for f in sys.argv[1:4] for l in open(f) if l.strip().startswith("{")]
+rows = [json.loads(l) for f in sys.argv[1:5] for l in open(f) if l.strip().startswith("{")]
 by = {(r["side"], r["model"], r["batch"]): r for r in rows}
-sides = [("ronin_ort", "ronin/ort"), ("ort_python", "ORT-Python"), ("pytorch_eager", "PyTorch eager")]
+sides = [("ronin_ort", "ronin/ort"), ("ort_python", "ORT-Python"), ("pytorch_eager", "PyTorch eager"), ("tch", "tch")]
 out = {"threads": rows[0]["threads"] if rows else None, "results": rows}
 print(f"{'model':<10}{'batch':>6}{'':>4}" + "".join(f"{label:>16}" for _, label in sides))
 for model in ["seed_cnn", "resnet18"]:
@@ -45,6 +49,6 @@ for model in ["seed_cnn", "resnet18"]:
             cells = [f"{r['images_per_second']:>11.0f} img/s" if r else f"{'-':>16}" for r in got]
             unit = "thr"
         print(f"{model:<10}{batch:>6}{unit:>4}" + "".join(cells))
-json.dump(out, open(sys.argv[4], "w"), indent=2)
+json.dump(out, open(sys.argv[5], "w"), indent=2)
 PYEOF
 say "wrote $OUT (batch 1: median latency; batch 64: images/s from the median time)"
