@@ -423,12 +423,28 @@ fn batch_tensors(batch: &Batch, device: Device) -> Result<(Tensor, Tensor), Runn
         Some(s) => Tensor::f_from_slice(s)?,
         None => Tensor::f_from_slice(&batch.images.iter().copied().collect::<Vec<f32>>())?,
     };
-    let images = images.f_view(shape.as_slice())?.f_to_device(device)?;
+    let images = to_device(images.f_view(shape.as_slice())?, device)?;
     let labels = match batch.labels.as_slice() {
         Some(s) => Tensor::f_from_slice(s)?,
         None => Tensor::f_from_slice(&batch.labels.to_vec())?,
     };
-    Ok((images, labels.f_to_device(device)?))
+    Ok((images, to_device(labels, device)?))
+}
+
+/// A host tensor on `device`. To a GPU it goes through page-locked (pinned) memory and
+/// an asynchronous copy, as PyTorch's `DataLoader(pin_memory=True)` + `.to(non_blocking=
+/// True)`: the copy overlaps the work already queued, and libtorch's caching host
+/// allocator keeps the pinned block until the copy is done.
+fn to_device(t: Tensor, device: Device) -> Result<Tensor, RunnerError> {
+    Ok(match device {
+        Device::Cpu => t,
+        Device::Cuda(_) => {
+            let kind = t.kind();
+            t.f_pin_memory(device)?
+                .f_to_device_(device, kind, true, false)?
+        }
+        _ => t.f_to_device(device)?,
+    })
 }
 
 impl<'a> Trainer<'a> {
