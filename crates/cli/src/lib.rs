@@ -27,7 +27,8 @@ pub mod about {
         "Continue an interrupted run where its newest checkpoint left it (= train --resume)";
     pub const RERUN: &str =
         "Train a run's snapshot again as a new run, and say whether it reproduced";
-    pub const WATCH: &str = "Re-validate a pipeline on every save; restart (or continue) its training when it changes";
+    pub const WATCH: &str =
+        "Re-validate a pipeline on every save; restart (or continue) its training when it changes";
     pub const SWEEP: &str = "A hyperparameter search (grid, random, TPE) over any pipeline field";
     pub const TUNE: &str = "Tuning aids: `ronin tune lr FILE`, the learning-rate range test";
 }

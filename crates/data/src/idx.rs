@@ -64,7 +64,11 @@ pub fn decode_images(bytes: Vec<u8>, path: &Path) -> Result<IdxImages, DataError
         }
     };
     // With no images the total can be 0 while one image's size overflows.
-    if shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)).is_none() {
+    if shape
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .is_none()
+    {
         return Err(too_large(path, &dims));
     }
     let pixels = body(bytes, header, &dims, "pixels", path)?;

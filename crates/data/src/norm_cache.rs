@@ -98,6 +98,10 @@ mod tests {
         assert_eq!(load(dir.path(), "k", 1), None, "wrong channel count");
         assert_eq!(load(dir.path(), "missing", 3), None);
         std::fs::write(dir.path().join("bad.json"), "{\"mean\": [x]}").unwrap();
-        assert_eq!(load(dir.path(), "bad", 3), None, "a corrupt entry is a miss");
+        assert_eq!(
+            load(dir.path(), "bad", 3),
+            None,
+            "a corrupt entry is a miss"
+        );
     }
 }

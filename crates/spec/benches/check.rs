@@ -82,12 +82,16 @@ fn main() {
     let mut layers = 0;
     for _ in 0..iters {
         let start = Instant::now();
-        let pipeline = Pipeline::from_str_named(&text, "deep_200", None)
-            .unwrap_or_else(|e| panic!("the 200-layer pipeline checks ({e}; bash .ci/setup.sh fetches MNIST)"));
+        let pipeline = Pipeline::from_str_named(&text, "deep_200", None).unwrap_or_else(|e| {
+            panic!("the 200-layer pipeline checks ({e}; bash .ci/setup.sh fetches MNIST)")
+        });
         let table = summary::render(&pipeline.graph);
         times.push(start.elapsed().as_secs_f64() * 1e3);
         layers = pipeline.file.model.layers.len();
-        assert!(table.lines().count() > layers, "the summary has a row per layer");
+        assert!(
+            table.lines().count() > layers,
+            "the summary has a row per layer"
+        );
     }
     times.sort_by(f64::total_cmp);
     println!(

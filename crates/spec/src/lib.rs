@@ -28,9 +28,7 @@ pub mod zoo;
 pub use augment::{FillMode, TransformSpec, check_augment};
 pub use compose::SourceFile;
 pub use error::{Diagnostic, SpecError};
-pub use export::{
-    MAX_EXPORT_OPSET, MIN_EXPORT_OPSET, QuantizeSpec, ResizePolicy, check_export,
-};
+pub use export::{MAX_EXPORT_OPSET, MIN_EXPORT_OPSET, QuantizeSpec, ResizePolicy, check_export};
 pub use graph::{ModelGraph, Node, Param, Shape, Source};
 pub use layer::{Activation, LayerSpec, Op};
 pub use mix::{MixMode, MixSpec, check_mix};

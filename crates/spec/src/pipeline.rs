@@ -2,8 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::doc::Doc;
 use crate::compose::{self, SourceFile};
+use crate::doc::Doc;
 use crate::error::{Diagnostic, SpecError};
 use crate::graph::{ModelGraph, build_graph, build_graph_named};
 use crate::image_source;
@@ -807,10 +807,7 @@ impl Sources {
         let SpecError::Invalid { file, diagnostics } = e else {
             return e;
         };
-        let diagnostics = diagnostics
-            .into_iter()
-            .map(|d| self.place_one(d))
-            .collect();
+        let diagnostics = diagnostics.into_iter().map(|d| self.place_one(d)).collect();
         SpecError::Invalid { file, diagnostics }
     }
 
@@ -897,4 +894,3 @@ fn matched<'p>(doc: &Doc, path: &[Segment<'p>]) -> (usize, Option<&'p str>) {
     }
     (depth, key)
 }
-

@@ -246,7 +246,10 @@ fn errors_after_composition_are_placed_in_the_file_that_wrote_the_value() {
     let c = child(tmp.path(), "(\n  extends: \"base.ron\",\n  epochs: 0,\n)");
     let e = Pipeline::from_path(&c).unwrap_err().to_string();
     assert!(
-        e.contains(&format!("{}:3:3: epochs: epochs must be at least 1", c.display())),
+        e.contains(&format!(
+            "{}:3:3: epochs: epochs must be at least 1",
+            c.display()
+        )),
         "{e}"
     );
     // Written in the base (the child only changes another part of `data`): placed in
@@ -255,7 +258,10 @@ fn errors_after_composition_are_placed_in_the_file_that_wrote_the_value() {
         .unwrap()
         .replace("batch_size: 32", "batch_size: 0");
     std::fs::write(&base, text).unwrap();
-    let c = child(tmp.path(), "(extends: \"base.ron\", data: (shuffle: false))");
+    let c = child(
+        tmp.path(),
+        "(extends: \"base.ron\", data: (shuffle: false))",
+    );
     let Err(SpecError::Invalid { diagnostics, .. }) = Pipeline::from_path(&c) else {
         panic!("batch_size 0 is refused");
     };
@@ -275,7 +281,11 @@ fn errors_after_composition_are_placed_in_the_file_that_wrote_the_value() {
         .iter()
         .find(|d| d.path.starts_with("model.layers[2]"))
         .unwrap_or_else(|| panic!("{diagnostics:?}"));
-    assert_eq!((d.file.as_deref(), d.line, d.column), (None, Some(7), Some(5)), "{d:?}");
+    assert_eq!(
+        (d.file.as_deref(), d.line, d.column),
+        (None, Some(7), Some(5)),
+        "{d:?}"
+    );
 }
 
 #[test]

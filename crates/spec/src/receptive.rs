@@ -66,7 +66,10 @@ impl Field {
 /// Each node's receptive field as (height, width), `None` where it is the whole input:
 /// what `ronin check --json` reports.
 pub fn receptive_sizes(graph: &ModelGraph) -> Vec<Option<[usize; 2]>> {
-    receptive_fields(graph).into_iter().map(Field::size).collect()
+    receptive_fields(graph)
+        .into_iter()
+        .map(Field::size)
+        .collect()
 }
 
 /// The receptive field of each node of `graph`, in node order.

@@ -51,8 +51,8 @@ pub fn print_spec_error(e: &SpecError) {
         };
         let diagnostic = miette::MietteDiagnostic::new(d.message.clone())
             .with_label(miette::LabeledSpan::at(offset..offset + len, label));
-        let report = miette::Report::new(diagnostic)
-            .with_source_code(miette::NamedSource::new(file, text));
+        let report =
+            miette::Report::new(diagnostic).with_source_code(miette::NamedSource::new(file, text));
         let mut out = String::new();
         if handler.render_report(&mut out, report.as_ref()).is_ok() {
             eprint!("{out}");

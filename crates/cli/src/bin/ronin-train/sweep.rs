@@ -106,7 +106,8 @@ impl Sweep {
     }
 
     fn pipeline(&self, values: &BTreeMap<String, Value>) -> Result<Pipeline, String> {
-        ronin_cli::commands::load_pipeline(&self.base, &self.overrides(values)).map_err(|e| e.to_string())
+        ronin_cli::commands::load_pipeline(&self.base, &self.overrides(values))
+            .map_err(|e| e.to_string())
     }
 
     /// The trials known before any runs: all of a grid or a random search; for TPE, a

@@ -86,16 +86,18 @@ fn say(message: impl std::fmt::Display) {
 
 pub fn run(args: Args, experiments: &Path) -> anyhow::Result<ExitCode> {
     if args.once {
-        return Ok(match ronin_cli::commands::load_pipeline(&args.file, &args.set) {
-            Ok(p) => {
-                println!("{}: ok — pipeline '{}'", args.file.display(), p.name);
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                ronin_cli::commands::print_spec_error(&e);
-                ExitCode::from(ronin_cli::exit::INVALID)
-            }
-        });
+        return Ok(
+            match ronin_cli::commands::load_pipeline(&args.file, &args.set) {
+                Ok(p) => {
+                    println!("{}: ok — pipeline '{}'", args.file.display(), p.name);
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    ronin_cli::commands::print_spec_error(&e);
+                    ExitCode::from(ronin_cli::exit::INVALID)
+                }
+            },
+        );
     }
     anyhow::ensure!(
         args.file.is_file(),
