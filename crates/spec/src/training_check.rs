@@ -446,7 +446,8 @@ fn check_callbacks(file: &PipelineFile, has_validation: bool, bad: &mut impl FnM
                         format!("min_delta must be ≥ 0, found {min_delta}"),
                     );
                 }
-                if *start_from_epoch >= file.epochs {
+                // With no epochs at all, `epochs` itself is the error to fix.
+                if file.epochs > 0 && *start_from_epoch >= file.epochs {
                     bad(
                         &at("start_from_epoch"),
                         format!(
