@@ -107,6 +107,51 @@ fn eval_reproduces_the_test_report() {
     );
     assert_eq!(single["correct"], eval["correct"]);
     assert_eq!(single["threads"], 1);
+    // The CPU explicitly gives the same figures; CUDA, which this CPU build of ONNX
+    // Runtime lacks, is refused with the fix rather than silently replaced.
+    let cpu = eval_json(
+        tmp.path(),
+        &model,
+        "pipelines/mnist_cnn.ron",
+        &["--device", "cpu"],
+    );
+    assert_eq!(cpu["correct"], eval["correct"]);
+    let model_arg = model.to_str().expect("utf-8");
+    let cuda = ronin(
+        &tmp.path().join("experiments"),
+        &[
+            "predict",
+            model_arg,
+            "--device",
+            "cuda:0",
+            "--limit",
+            "1",
+            ".ronin/data/mnist/images-idx3-ubyte",
+        ],
+    );
+    assert_eq!(cuda.status.code(), Some(1), "{}", stderr(&cuda));
+    assert!(
+        stderr(&cuda).contains("has no CUDA execution provider")
+            && stderr(&cuda).contains("--device cpu"),
+        "{}",
+        stderr(&cuda)
+    );
+    let bad = ronin(
+        &tmp.path().join("experiments"),
+        &[
+            "predict",
+            model_arg,
+            "--device",
+            "gpu",
+            ".ronin/data/mnist/images-idx3-ubyte",
+        ],
+    );
+    assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
+    assert!(
+        stderr(&bad).contains("expected cpu, auto, cuda or cuda:N"),
+        "{}",
+        stderr(&bad)
+    );
 
     // The table names the split and the counts.
     let out = ronin(

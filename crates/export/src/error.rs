@@ -52,6 +52,9 @@ fn join_issues(issues: &[WeightIssue]) -> String {
 /// Everything that can go wrong while exporting, loading, running or verifying a model.
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
+    #[error("{} has no CUDA execution provider (it is ONNX Runtime's CPU build); use --device cpu or auto, or point RONIN_ORT_DYLIB at the libonnxruntime.so of onnxruntime-gpu 1.31 with its CUDA libraries on the library path", dylib.display())]
+    NoCuda { dylib: std::path::PathBuf },
+
     #[error("checkpoint weights do not match the model ({} problem(s)): {}", .0.len(), join_issues(.0))]
     Weights(Vec<WeightIssue>),
 

@@ -42,7 +42,9 @@ pub use manifest::{
 pub use predict::{softmax, top_k, top_k_batch};
 pub use qdq::{Range, STATIC_NAME, StaticModel, StaticQuantizer};
 pub use quantize::{Agreement, MIN_TOP1_AGREEMENT, Quantization, agreement, quantized_path};
-pub use runtime::{OnnxModel, OptimizationLevel, Runtime, SessionOptions, dylib_path};
+pub use runtime::{
+    ExecutionDevice, OnnxModel, OptimizationLevel, Runtime, SessionOptions, dylib_path,
+};
 pub use score::Scores;
 pub use verify::{ModelSource, Parity, Reference, compare, verify, verify_model};
 pub use weights::{Tensor, Weights};

@@ -51,12 +51,25 @@ impl From<OptimizationLevel> for GraphOptimizationLevel {
     }
 }
 
+/// Where a session computes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ExecutionDevice {
+    /// ONNX Runtime's CPU execution provider.
+    #[default]
+    Cpu,
+    /// The CUDA execution provider on GPU `N` when this ONNX Runtime has it, else the CPU.
+    CudaIfAvailable(i32),
+    /// The CUDA execution provider on GPU `N`, or an error.
+    Cuda(i32),
+}
+
 /// Per-session settings.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SessionOptions {
     /// Threads for one operator; `None` lets ONNX Runtime choose (one per core).
     pub intra_threads: Option<usize>,
     pub optimization: OptimizationLevel,
+    pub device: ExecutionDevice,
 }
 
 /// A loaded ONNX Runtime: the process-wide environment.
@@ -143,7 +156,23 @@ impl Runtime {
                 .with_intra_threads(n)
                 .map_err(|e| ExportError::ort(format!("set {n} intra-op threads"))(plain(e)))?;
         }
-        Ok(b)
+        let (id, required) = match opts.device {
+            ExecutionDevice::Cpu => return Ok(b),
+            ExecutionDevice::CudaIfAvailable(id) => (id, false),
+            ExecutionDevice::Cuda(id) => (id, true),
+        };
+        use ort::ep::ExecutionProvider;
+        let cuda = ort::ep::CUDA::default().with_device_id(id);
+        if !ort::ep::CUDA::is_available().unwrap_or(false) {
+            if required {
+                return Err(ExportError::NoCuda {
+                    dylib: self.dylib.clone(),
+                });
+            }
+            return Ok(b);
+        }
+        b.with_execution_providers([cuda.build().error_on_failure()])
+            .map_err(|e| ExportError::ort(format!("use CUDA device {id}"))(plain(e)))
     }
 }
 

@@ -119,6 +119,7 @@ fn variant_cnn_matches_reference_at_every_optimization_level() {
         let sess = SessionOptions {
             intra_threads: Some(1),
             optimization,
+            ..SessionOptions::default()
         };
         let Some(d) = parity(
             &variant_cnn(),

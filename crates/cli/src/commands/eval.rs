@@ -8,7 +8,8 @@ use std::time::Instant;
 use anyhow::Context;
 use ronin_data::{DataBundle, Normalization, Part};
 use ronin_export::{
-    Manifest, ManifestDim, OptimizationLevel, PROBABILITIES_NAME, Runtime, Scores, SessionOptions,
+    ExecutionDevice, Manifest, ManifestDim, OptimizationLevel, PROBABILITIES_NAME, Runtime, Scores,
+    SessionOptions,
 };
 use ronin_spec::Override;
 
@@ -38,6 +39,24 @@ pub struct Args {
     /// ONNX Runtime's graph optimisations.
     #[arg(long, value_enum, default_value = "all")]
     opt_level: OptLevel,
+    /// Where ONNX Runtime computes: `cpu`, `cuda` / `cuda:N` (an error when this ONNX
+    /// Runtime has no CUDA execution provider), or `auto` (CUDA device 0 when available).
+    #[arg(long, value_name = "DEVICE", default_value = "auto", value_parser = parse_device)]
+    device: ExecutionDevice,
+}
+
+/// `cpu`, `auto`, `cuda` or `cuda:N`.
+pub(crate) fn parse_device(s: &str) -> Result<ExecutionDevice, String> {
+    match s {
+        "cpu" => Ok(ExecutionDevice::Cpu),
+        "auto" => Ok(ExecutionDevice::CudaIfAvailable(0)),
+        "cuda" => Ok(ExecutionDevice::Cuda(0)),
+        _ => s
+            .strip_prefix("cuda:")
+            .and_then(|n| n.parse().ok())
+            .map(ExecutionDevice::Cuda)
+            .ok_or_else(|| format!("expected cpu, auto, cuda or cuda:N, found `{s}`")),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -111,6 +130,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let options = SessionOptions {
         intra_threads: args.threads,
         optimization: args.opt_level.into(),
+        device: args.device,
     };
     let runtime = Runtime::global()?;
     let model = match runtime.load_file(model_path, &options) {
@@ -320,4 +340,22 @@ fn report(
     );
     println!("  time            {seconds:.2} s ({per_second:.0} images/s)");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn devices_parse_as_written() {
+        assert_eq!(parse_device("cpu"), Ok(ExecutionDevice::Cpu));
+        assert_eq!(
+            parse_device("auto"),
+            Ok(ExecutionDevice::CudaIfAvailable(0))
+        );
+        assert_eq!(parse_device("cuda"), Ok(ExecutionDevice::Cuda(0)));
+        assert_eq!(parse_device("cuda:3"), Ok(ExecutionDevice::Cuda(3)));
+        assert!(parse_device("cuda:x").is_err());
+        assert!(parse_device("gpu").is_err());
+    }
 }

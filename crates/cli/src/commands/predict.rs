@@ -34,6 +34,10 @@ pub struct Args {
     /// ONNX Runtime graph optimisation level.
     #[arg(long, value_enum, default_value = "all")]
     opt_level: super::eval::OptLevel,
+    /// Where ONNX Runtime computes: `cpu`, `cuda` / `cuda:N` (an error when this ONNX
+    /// Runtime has no CUDA execution provider), or `auto` (CUDA device 0 when available).
+    #[arg(long, value_name = "DEVICE", default_value = "auto", value_parser = super::eval::parse_device)]
+    device: ronin_export::ExecutionDevice,
     /// Pseudo-labelling: write the inputs whose top probability reaches --threshold, with
     /// their predicted class, to DIR as IDX files (images-idx3-ubyte, labels-idx1-ubyte,
     /// classes.txt) and DIR/pseudo_labels.csv, for `data.extra_train`.
@@ -251,6 +255,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let options = SessionOptions {
         intra_threads: args.threads,
         optimization: args.opt_level.into(),
+        device: args.device,
     };
     let model = runtime.load_file(&args.model, &options)?;
     let labels = match &args.labels {
