@@ -200,21 +200,10 @@ impl RawIdx {
                 keep: keep.to_vec(),
             });
         }
-        let names = keep
-            .iter()
-            .map(|&k| {
-                classes
-                    .names
-                    .get(k)
-                    .cloned()
-                    .unwrap_or_else(|| k.to_string())
-            })
-            .collect();
         self.images.count = labels.len();
         self.images.pixels = pixels;
         self.labels = labels;
-        let from = format!("{} (data.keep_classes)", classes.from);
-        Ok((self, Classes { names, from }))
+        Ok((self, classes.kept(keep)))
     }
 
     pub fn into_dataset(self, classes: &Classes) -> Result<Dataset, DataError> {
@@ -238,6 +227,19 @@ pub(crate) struct Classes {
 }
 
 impl Classes {
+    /// The names of the labels `keep`, in that order (`data.keep_classes` relabels them
+    /// 0..); a label without a name keeps its number.
+    pub fn kept(&self, keep: &[usize]) -> Self {
+        let names = keep
+            .iter()
+            .map(|&k| self.names.get(k).cloned().unwrap_or_else(|| k.to_string()))
+            .collect();
+        Self {
+            names,
+            from: format!("{} (data.keep_classes)", self.from),
+        }
+    }
+
     /// `given`, else the lines of `file` when it exists (`classes.txt` beside the images),
     /// else `"0"`…`"count - 1"`.
     pub fn resolve(

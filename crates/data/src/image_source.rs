@@ -125,18 +125,7 @@ impl FileList {
         if let Some((_, lines)) = &mut self.rows {
             *lines = kept.iter().map(|&i| lines[i]).collect();
         }
-        let names = keep
-            .iter()
-            .map(|&k| {
-                classes
-                    .names
-                    .get(k)
-                    .cloned()
-                    .unwrap_or_else(|| k.to_string())
-            })
-            .collect();
-        let from = format!("{} (data.keep_classes)", classes.from);
-        Ok((self, Classes { names, from }))
+        Ok((self, classes.kept(keep)))
     }
 
     /// Reads every file's header (a missing, truncated or non-image file is an error, or

@@ -28,7 +28,7 @@ use ronin_export::{
     to_onnx, write_atomic,
 };
 use ronin_spec::ModelGraph;
-use ronin_spec::zoo::{PresetSpec, ZooModel, preset_graph};
+use ronin_spec::zoo::{ZooModel, imagenet_graph};
 
 /// The course's seed CNN: the model of `pipelines/mnist_cnn.ron` (read from the
 /// repository root, where its data paths start).
@@ -41,14 +41,7 @@ fn seed_cnn() -> ModelGraph {
 }
 
 fn resnet18() -> ModelGraph {
-    let p = PresetSpec {
-        model: ZooModel::ResNet18,
-        classes: Some(1000),
-        width: 1.0,
-        batch_norm: false,
-        dropout: None,
-    };
-    preset_graph(&p, vec![3, 224, 224], 1000).expect("ResNet-18 is valid")
+    imagenet_graph(ZooModel::ResNet18).expect("ResNet-18 is valid")
 }
 
 /// One model to time, with its default number of runs at batch 1 and at batch 64.

@@ -10,7 +10,7 @@
 use std::time::Instant;
 
 use ronin_runner::net::Net;
-use ronin_spec::zoo::{PresetSpec, ZooModel, preset_graph};
+use ronin_spec::zoo::{ZooModel, imagenet_graph};
 use ronin_spec::{InitSpec, ModelGraph};
 use tch::{Device, Kind, Tensor, nn};
 
@@ -25,14 +25,7 @@ fn seed_cnn() -> ModelGraph {
 }
 
 fn preset(model: ZooModel) -> ModelGraph {
-    let p = PresetSpec {
-        model,
-        classes: Some(1000),
-        width: 1.0,
-        batch_norm: false,
-        dropout: None,
-    };
-    preset_graph(&p, vec![3, 224, 224], 1000).expect("the preset is valid")
+    imagenet_graph(model).expect("the preset is valid")
 }
 
 fn median(v: &mut [f64]) -> f64 {

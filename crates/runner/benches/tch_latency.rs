@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use ronin_runner::net::Net;
 use ronin_runner::transfer::load_weights;
-use ronin_spec::zoo::{PresetSpec, ZooModel, preset_graph};
+use ronin_spec::zoo::{ZooModel, imagenet_graph};
 use ronin_spec::{InitSpec, ModelGraph};
 use tch::{Device, Kind, Tensor, nn};
 
@@ -24,14 +24,7 @@ fn seed_cnn() -> ModelGraph {
 }
 
 fn resnet18() -> ModelGraph {
-    let p = PresetSpec {
-        model: ZooModel::ResNet18,
-        classes: Some(1000),
-        width: 1.0,
-        batch_norm: false,
-        dropout: None,
-    };
-    preset_graph(&p, vec![3, 224, 224], 1000).expect("ResNet-18 is valid")
+    imagenet_graph(ZooModel::ResNet18).expect("ResNet-18 is valid")
 }
 
 /// A model to time: name, graph, runs at batch 1 and at batch 64, input (C, H, W).

@@ -121,6 +121,19 @@ pub fn expand(p: &PresetSpec, height: usize, classes: usize) -> Vec<L> {
     }
 }
 
+/// `model` as torchvision builds it by default: full width, 1000 classes, 3×224×224 input
+/// (the benchmarks' reference models).
+pub fn imagenet_graph(model: ZooModel) -> Result<crate::graph::ModelGraph, String> {
+    let p = PresetSpec {
+        model,
+        classes: Some(1000),
+        width: 1.0,
+        batch_norm: false,
+        dropout: None,
+    };
+    preset_graph(&p, vec![3, 224, 224], 1000).map_err(|e| format!("{model:?}: {e}"))
+}
+
 /// The graph of a preset alone (no pipeline), for `ronin check --preset`.
 pub fn preset_graph(
     p: &PresetSpec,
