@@ -211,6 +211,20 @@ setup_cuda_venv() {
   touch "$venv/.ok-2.13.0"
 }
 
+setup_ort_gpu() {
+  # ONNX Runtime's GPU build for `ronin predict/eval --device cuda` (.ci/ronin-cuda points
+  # RONIN_ORT_DYLIB at it). Its CUDA provider needs CUDA 13's cuBLAS, cuRAND and runtime and
+  # cuDNN 9, which the CUDA torch above already brought (nvidia/cu13, nvidia/cudnn).
+  local venv="$DEPS/venv-cuda"
+  if [ -f "$venv/.ok-ort-gpu-1.31.1" ]; then return; fi
+  say "installing onnxruntime-gpu 1.31.1 (256 MB) into .ronin/venv-cuda"
+  echo "onnxruntime-gpu==1.31.1 --hash=sha256:e26c475fe361b2015f45b4b824bd13f0bb20204e59b62814e6f0acd5f3d491a6" >"$DEPS/wheels-gpu.txt"
+  "$venv/bin/pip" install --quiet --no-deps --require-hashes -r "$DEPS/wheels-gpu.txt" &&
+    ls "$venv"/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime_providers_cuda.so >/dev/null ||
+    fail "pip could not install onnxruntime-gpu==1.31.1 into .ronin/venv-cuda"
+  touch "$venv/.ok-ort-gpu-1.31.1"
+}
+
 setup_bench_venv() {
   # The cached, hash-checked torch wheel, so the peer runs the very libtorch_cpu.so that ronin
   # links. Importing the CUDA wheel needs its CUDA libraries (cuDNN, cuBLAS, NCCL, ...: about
@@ -247,6 +261,7 @@ setup_web
 [ "$WANT_BENCH" = 1 ] && setup_bench_venv && setup_bench_vision
 if [ "$WANT_CUDA" = 1 ]; then
   setup_cuda_venv
+  setup_ort_gpu
   say "CUDA: build with  LIBTORCH_USE_PYTORCH=1 PATH=\"$DEPS/venv-cuda/bin:\$PATH\" cargo build --release"
 fi
 say "ready: libtorch, ONNX Runtime, data and the test venv are in .ronin/"

@@ -116,6 +116,9 @@ fn eval_reproduces_the_test_report() {
         &["--device", "cpu"],
     );
     assert_eq!(cpu["correct"], eval["correct"]);
+    // `auto` (the default) on a CPU build of ONNX Runtime is the CPU, with no fallback.
+    assert_eq!(eval["device"], "cpu");
+    assert_eq!(eval["cuda_fallback"], serde_json::Value::Null);
     let model_arg = model.to_str().expect("utf-8");
     let cuda = ronin(
         &tmp.path().join("experiments"),

@@ -55,6 +55,11 @@ pub enum ExportError {
     #[error("{} has no CUDA execution provider (it is ONNX Runtime's CPU build); use --device cpu or auto, or point RONIN_ORT_DYLIB at the libonnxruntime.so of onnxruntime-gpu 1.31 with its CUDA libraries on the library path", dylib.display())]
     NoCuda { dylib: std::path::PathBuf },
 
+    #[error(
+        "ONNX Runtime's CUDA execution provider could not start on device {device}: {reason}; use --device cpu or auto, check `nvidia-smi`, and put CUDA 13's and cuDNN 9's libraries on the library path (.ci/ronin-cuda does)"
+    )]
+    CudaFailed { device: i32, reason: String },
+
     #[error("checkpoint weights do not match the model ({} problem(s)): {}", .0.len(), join_issues(.0))]
     Weights(Vec<WeightIssue>),
 

@@ -43,7 +43,7 @@ pub use predict::{softmax, top_k, top_k_batch};
 pub use qdq::{Range, STATIC_NAME, StaticModel, StaticQuantizer};
 pub use quantize::{Agreement, MIN_TOP1_AGREEMENT, Quantization, agreement, quantized_path};
 pub use runtime::{
-    ExecutionDevice, OnnxModel, OptimizationLevel, Runtime, SessionOptions, dylib_path,
+    ExecutionDevice, OnnxModel, OptimizationLevel, Placement, Runtime, SessionOptions, dylib_path,
 };
 pub use score::Scores;
 pub use verify::{ModelSource, Parity, Reference, compare, verify, verify_model};

@@ -117,11 +117,7 @@ impl Runtime {
         bytes: &[u8],
         opts: &SessionOptions,
     ) -> Result<OnnxModel, ExportError> {
-        let session = self
-            .builder(opts)?
-            .commit_from_memory(bytes)
-            .map_err(ExportError::ort("load the model from memory"))?;
-        OnnxModel::new(session)
+        self.load(bytes, opts, "load the model from memory")
     }
 
     /// Loads an ONNX model file.
@@ -132,11 +128,62 @@ impl Runtime {
     ) -> Result<OnnxModel, ExportError> {
         let path = path.as_ref();
         let bytes = fs_err::read(path)?;
-        let session = self
-            .builder(opts)?
-            .commit_from_memory(&bytes)
-            .map_err(ExportError::ort(format!("load {}", path.display())))?;
-        OnnxModel::new(session)
+        self.load(&bytes, opts, &format!("load {}", path.display()))
+    }
+
+    /// A session on the device `opts` asks for. `CudaIfAvailable` is the CPU with a CPU
+    /// build of ONNX Runtime, and falls back to the CPU when a GPU build's CUDA provider
+    /// cannot start (no driver, no device, a CUDA library missing), recording why
+    /// ([`OnnxModel::placement`]).
+    fn load(
+        &self,
+        bytes: &[u8],
+        opts: &SessionOptions,
+        what: &str,
+    ) -> Result<OnnxModel, ExportError> {
+        let on_cpu = || -> Result<Session, ExportError> {
+            self.builder(opts)?
+                .commit_from_memory(bytes)
+                .map_err(ExportError::ort(what.to_owned()))
+        };
+        let (id, required) = match opts.device {
+            ExecutionDevice::Cpu => return OnnxModel::new(on_cpu()?, Placement::Cpu),
+            ExecutionDevice::CudaIfAvailable(id) => (id, false),
+            ExecutionDevice::Cuda(id) => (id, true),
+        };
+        if !cuda_available() {
+            if required {
+                return Err(ExportError::NoCuda {
+                    dylib: self.dylib.clone(),
+                });
+            }
+            // The CPU build: `auto` means the CPU, nothing to report.
+            return OnnxModel::new(on_cpu()?, Placement::Cpu);
+        }
+        let reason = match self.cuda_session(bytes, opts, id) {
+            Ok(session) => return OnnxModel::new(session, Placement::Cuda(id)),
+            Err(reason) => reason,
+        };
+        if required {
+            return Err(ExportError::CudaFailed { device: id, reason });
+        }
+        OnnxModel::new(on_cpu()?, Placement::CpuFallback(reason))
+    }
+
+    /// A session with the CUDA provider on device `id`, or the provider's complaint.
+    fn cuda_session(
+        &self,
+        bytes: &[u8],
+        opts: &SessionOptions,
+        id: i32,
+    ) -> Result<Session, String> {
+        let cuda = ort::ep::CUDA::default().with_device_id(id);
+        self.builder(opts)
+            .map_err(|e| e.to_string())?
+            .with_execution_providers([cuda.build().error_on_failure()])
+            .map_err(|e| provider_message(e.message()))?
+            .commit_from_memory(bytes)
+            .map_err(|e| provider_message(e.message()))
     }
 
     fn builder(
@@ -156,23 +203,43 @@ impl Runtime {
                 .with_intra_threads(n)
                 .map_err(|e| ExportError::ort(format!("set {n} intra-op threads"))(plain(e)))?;
         }
-        let (id, required) = match opts.device {
-            ExecutionDevice::Cpu => return Ok(b),
-            ExecutionDevice::CudaIfAvailable(id) => (id, false),
-            ExecutionDevice::Cuda(id) => (id, true),
-        };
-        use ort::ep::ExecutionProvider;
-        let cuda = ort::ep::CUDA::default().with_device_id(id);
-        if !ort::ep::CUDA::is_available().unwrap_or(false) {
-            if required {
-                return Err(ExportError::NoCuda {
-                    dylib: self.dylib.clone(),
-                });
-            }
-            return Ok(b);
+        Ok(b)
+    }
+}
+
+/// ONNX Runtime's message without the source location and status prefix it starts with
+/// (`/onnxruntime_src/…cc:2043 … [ONNXRuntimeError] : 1 : FAIL : Failed to load library …`).
+fn provider_message(message: &str) -> String {
+    message
+        .find("[ONNXRuntimeError]")
+        .and_then(|at| message[at..].splitn(4, " : ").nth(3))
+        .unwrap_or(message)
+        .trim()
+        .to_owned()
+}
+
+/// Whether the loaded library was built with the CUDA execution provider.
+fn cuda_available() -> bool {
+    use ort::ep::ExecutionProvider;
+    ort::ep::CUDA::is_available().unwrap_or(false)
+}
+
+/// Where a loaded model computes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Placement {
+    Cpu,
+    /// On the CPU because CUDA was asked for only if available, and this GPU build's CUDA
+    /// provider could not start: why.
+    CpuFallback(String),
+    Cuda(i32),
+}
+
+impl std::fmt::Display for Placement {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Placement::Cpu | Placement::CpuFallback(_) => f.write_str("cpu"),
+            Placement::Cuda(id) => write!(f, "cuda:{id}"),
         }
-        b.with_execution_providers([cuda.build().error_on_failure()])
-            .map_err(|e| ExportError::ort(format!("use CUDA device {id}"))(plain(e)))
     }
 }
 
@@ -185,10 +252,11 @@ pub struct OnnxModel {
     output_names: Vec<String>,
     /// Declared input shape; `None` for a dynamic axis.
     input_shape: Vec<Option<usize>>,
+    placement: Placement,
 }
 
 impl OnnxModel {
-    fn new(session: Session) -> Result<Self, ExportError> {
+    fn new(session: Session, placement: Placement) -> Result<Self, ExportError> {
         let (Some(input), Some(output)) = (session.inputs().first(), session.outputs().first())
         else {
             return Err(ExportError::ort("inspect the model")(ort::Error::new(
@@ -210,7 +278,13 @@ impl OnnxModel {
                 .collect(),
             input_shape,
             session: Mutex::new(session),
+            placement,
         })
+    }
+
+    /// Where the model computes (and, after a fallback to the CPU, why).
+    pub fn placement(&self) -> &Placement {
+        &self.placement
     }
 
     pub fn input_name(&self) -> &str {
@@ -340,5 +414,24 @@ impl OnnxModel {
                 Ok(out.to_owned())
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::provider_message;
+
+    #[test]
+    fn provider_messages_lose_their_source_location() {
+        let raw = "/onnxruntime_src/onnxruntime/core/session/provider_bridge_ort.cc:2043 \
+                   onnxruntime::Provider& onnxruntime::ProviderLibrary::Get() [ONNXRuntimeError] \
+                   : 1 : FAIL : Failed to load library libonnxruntime_providers_cuda.so with \
+                   error: libcuda.so.1: cannot open shared object file\n";
+        assert_eq!(
+            provider_message(raw),
+            "Failed to load library libonnxruntime_providers_cuda.so with error: libcuda.so.1: \
+             cannot open shared object file"
+        );
+        assert_eq!(provider_message(" no device \n"), "no device");
     }
 }

@@ -8,8 +8,8 @@ use std::time::Instant;
 use anyhow::Context;
 use ronin_data::{DataBundle, Normalization, Part};
 use ronin_export::{
-    ExecutionDevice, Manifest, ManifestDim, OptimizationLevel, PROBABILITIES_NAME, Runtime, Scores,
-    SessionOptions,
+    ExecutionDevice, ExportError, Manifest, ManifestDim, OnnxModel, OptimizationLevel,
+    PROBABILITIES_NAME, Placement, Runtime, Scores, SessionOptions,
 };
 use ronin_spec::Override;
 
@@ -46,6 +46,16 @@ pub struct Args {
 }
 
 /// `cpu`, `auto`, `cuda` or `cuda:N`.
+/// Says on stderr that `--device auto` found a CUDA build of ONNX Runtime whose provider
+/// could not start, so the model runs on the CPU.
+pub(crate) fn note_placement(model: &OnnxModel) {
+    if let Placement::CpuFallback(reason) = model.placement() {
+        eprintln!(
+            "note: running on the CPU: ONNX Runtime's CUDA provider could not start ({reason}); --device cuda makes this an error"
+        );
+    }
+}
+
 pub(crate) fn parse_device(s: &str) -> Result<ExecutionDevice, String> {
     match s {
         "cpu" => Ok(ExecutionDevice::Cpu),
@@ -135,6 +145,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let runtime = Runtime::global()?;
     let model = match runtime.load_file(model_path, &options) {
         Ok(m) => m,
+        Err(e @ (ExportError::NoCuda { .. } | ExportError::CudaFailed { .. })) => {
+            return Err(e.into());
+        }
         Err(e) => {
             return invalid(format!(
                 "{} is not a model ONNX Runtime can load: {}",
@@ -144,6 +157,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     };
 
+    note_placement(&model);
     let declared: Vec<Option<usize>> = model.input_shape().iter().skip(1).copied().collect();
     let agrees = declared.len() == 3
         && declared
@@ -222,7 +236,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         scores.add(out.view(), &batch.labels.to_vec())?;
     }
     let seconds = started.elapsed().as_secs_f64();
-    report(&args, &manifest, part, &scores, seconds)?;
+    report(&args, &manifest, part, &scores, seconds, model.placement())?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -288,6 +302,7 @@ fn report(
     part: Part,
     scores: &Scores,
     seconds: f64,
+    placement: &Placement,
 ) -> anyhow::Result<()> {
     let top5 = (manifest.class_names.len() >= 5).then(|| scores.top5_accuracy());
     let per_second = scores.examples as f64 / seconds.max(1e-9);
@@ -306,6 +321,11 @@ fn report(
             "images_per_second": per_second,
             "threads": args.threads,
             "opt_level": format!("{:?}", args.opt_level).to_lowercase(),
+            "device": placement.to_string(),
+            "cuda_fallback": match placement {
+                Placement::CpuFallback(reason) => Some(reason.as_str()),
+                _ => None,
+            },
         });
         println!("{}", serde_json::to_string(&json)?);
         return Ok(());
@@ -338,7 +358,7 @@ fn report(
             "logits"
         }
     );
-    println!("  time            {seconds:.2} s ({per_second:.0} images/s)");
+    println!("  time            {seconds:.2} s ({per_second:.0} images/s on {placement})");
     Ok(())
 }
 

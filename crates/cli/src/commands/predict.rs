@@ -258,6 +258,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         device: args.device,
     };
     let model = runtime.load_file(&args.model, &options)?;
+    super::eval::note_placement(&model);
     let labels = match &args.labels {
         Some(p) => Some(ronin_data::idx::read_labels(p)?),
         None => None,
