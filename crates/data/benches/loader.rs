@@ -70,7 +70,9 @@ fn main() {
         .expect("the loader accepts the dataset");
 
     for epoch in 0..epochs {
-        let mut batches = loader.epoch(epoch);
+        let mut batches = loader
+            .epoch(epoch)
+            .map(|b| b.expect("an in-memory batch cannot fail"));
         let first = batches.next().expect("an epoch has batches");
         let start = Instant::now();
         let mut images = 0usize;

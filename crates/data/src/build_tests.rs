@@ -78,7 +78,10 @@ fn single_source_is_split_limited_and_normalised() -> Result<(), DataError> {
     assert_eq!(train.len(), 2);
     assert!(train.options().shuffle);
     let val = limited.loader(Part::Validation, &s, &[], 1)?;
-    let order: Vec<usize> = val.epoch(0).flat_map(|x| x.indices).collect();
+    let order: Vec<usize> = val
+        .epoch(0)
+        .flat_map(|x| x.expect("an in-memory batch").indices)
+        .collect();
     assert_eq!(order, limited.splits.validation);
     Ok(())
 }
@@ -107,7 +110,12 @@ fn train_test_source_uses_the_test_files() -> Result<(), DataError> {
     assert_eq!((b.splits.train.len(), b.splits.validation.len()), (180, 20));
     assert_eq!(b.normalization.std, [0.25]);
     let test = b.loader(Part::Test, &s, &[], 3)?;
-    assert_eq!(test.epoch(0).map(|x| x.len()).sum::<usize>(), 50);
+    assert_eq!(
+        test.epoch(0)
+            .map(|x| x.expect("an in-memory batch").len())
+            .sum::<usize>(),
+        50
+    );
 
     s.split.test = 0.1;
     assert!(matches!(
@@ -275,7 +283,11 @@ fn real_mnist_loads_and_splits() -> Result<(), DataError> {
         "{:?}",
         b.normalization
     );
-    let first = b.loader(Part::Train, &s, &[], 42)?.epoch(0).next();
+    let first = b
+        .loader(Part::Train, &s, &[], 42)?
+        .epoch(0)
+        .next()
+        .transpose()?;
     assert_eq!(
         first.map(|x| x.images.shape().to_vec()),
         Some(vec![16, 1, 28, 28])

@@ -297,7 +297,7 @@ fn corrupt_files_fail_or_are_skipped() -> Result<(), DataError> {
     assert_eq!(b.train.len(), 7);
     // ...and is left out of its batch when it does not decode.
     let loader = b.loader(Part::Train, &s, &[], 1)?;
-    let batches: Vec<_> = loader.try_epoch(0).collect::<Result<_, _>>()?;
+    let batches: Vec<_> = loader.epoch(0).collect::<Result<_, _>>()?;
     assert_eq!(batches.len(), 1);
     assert_eq!(batches[0].len(), 6);
     let half = (0..7).find(|&i| {
@@ -313,7 +313,7 @@ fn corrupt_files_fail_or_are_skipped() -> Result<(), DataError> {
     let s = data("Fail");
     let b = build(&s, 1)?;
     let loader = b.loader(Part::Train, &s, &[], 1)?;
-    let mut epoch = loader.try_epoch(0);
+    let mut epoch = loader.epoch(0);
     let msg = epoch
         .next()
         .expect("one batch")
@@ -365,7 +365,7 @@ fn folder_batches_equal_idx_batches_with_the_same_seed() -> Result<(), DataError
             norm.clone(),
             augment.clone(),
         )?;
-        (0..2).flat_map(|e| l.try_epoch(e)).collect()
+        (0..2).flat_map(|e| l.epoch(e)).collect()
     };
     assert_eq!(batches(files)?, batches(memory)?);
     Ok(())

@@ -28,7 +28,7 @@ pub use build::{DataBundle, Part, build};
 pub use dataset::{Dataset, Images, read_class_names};
 pub use error::DataError;
 pub use files::ImageFiles;
-pub use loader::{EpochIter, Loader, LoaderOptions, TryEpochIter};
+pub use loader::{EpochIter, Loader, LoaderOptions};
 pub use normalize::Normalization;
 pub use rng::{derive_seed, sample_rng, shuffle};
 pub use split::Splits;

@@ -156,28 +156,16 @@ impl Loader {
     }
 
     /// The batches of epoch `epoch`, built by worker threads ahead of the consumer and
-    /// delivered in order. Dropping the iterator early stops and joins the threads.
-    ///
-    /// For a dataset held in memory, whose batches cannot fail. Panics with the error
-    /// when an image file cannot be read: a dataset of files wants [`Loader::try_epoch`].
+    /// delivered in order, or the error of the first one that could not be built (an
+    /// image file that does not decode), after which the iterator ends. Dropping the
+    /// iterator early stops and joins the threads.
     pub fn epoch(&self, epoch: usize) -> EpochIter {
-        EpochIter(self.try_epoch(epoch))
-    }
-
-    /// [`Loader::epoch`] from batch `first` on (see [`Loader::try_epoch_from`]).
-    pub fn epoch_from(&self, epoch: usize, first: usize) -> EpochIter {
-        EpochIter(self.try_epoch_from(epoch, first))
-    }
-
-    /// The batches of epoch `epoch`, or the error of the first one that could not be
-    /// built (an image file that does not decode), after which the iterator ends.
-    pub fn try_epoch(&self, epoch: usize) -> TryEpochIter {
-        self.try_epoch_from(epoch, 0)
+        self.epoch_from(epoch, 0)
     }
 
     /// The batches of epoch `epoch` from batch `first` on: the same batches an
     /// uninterrupted epoch delivers from there (a resumed run).
-    pub fn try_epoch_from(&self, epoch: usize, first: usize) -> TryEpochIter {
+    pub fn epoch_from(&self, epoch: usize, first: usize) -> EpochIter {
         let job = Arc::new(Job {
             dataset: self.dataset.clone(),
             step: self.step.clone(),
@@ -215,7 +203,7 @@ impl Loader {
                     .ok()
             })
             .collect();
-        TryEpochIter {
+        EpochIter {
             job,
             shared,
             handles,
@@ -311,15 +299,15 @@ impl Drop for PanicFlag<'_> {
 }
 
 /// The batches of one epoch, in order, each `Ok` or the error that stopped the epoch.
-/// See [`Loader::try_epoch`].
-pub struct TryEpochIter {
+/// See [`Loader::epoch`].
+pub struct EpochIter {
     job: Arc<Job>,
     shared: Arc<Shared>,
     handles: Vec<JoinHandle<()>>,
     next: usize,
 }
 
-impl Iterator for TryEpochIter {
+impl Iterator for EpochIter {
     type Item = Result<Batch, DataError>;
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -368,28 +356,9 @@ impl Iterator for TryEpochIter {
     }
 }
 
-/// The batches of one epoch of a dataset that cannot fail. See [`Loader::epoch`].
-pub struct EpochIter(TryEpochIter);
-
-impl Iterator for EpochIter {
-    type Item = Batch;
-
-    fn next(&mut self) -> Option<Batch> {
-        self.0.next().map(|b| {
-            b.unwrap_or_else(|e| panic!("{e} (use Loader::try_epoch for a dataset of files)"))
-        })
-    }
-
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        self.0.size_hint()
-    }
-}
-
 impl ExactSizeIterator for EpochIter {}
 
-impl ExactSizeIterator for TryEpochIter {}
-
-impl TryEpochIter {
+impl EpochIter {
     fn stop(&mut self) -> Vec<std::thread::Result<()>> {
         self.shared.lock().stop = true;
         self.shared.work.notify_all();
@@ -406,7 +375,7 @@ impl TryEpochIter {
     }
 }
 
-impl Drop for TryEpochIter {
+impl Drop for EpochIter {
     fn drop(&mut self) {
         // A worker's panic was already re-raised by `next`, or the consumer is itself
         // unwinding; either way, only make sure no thread outlives the iterator.

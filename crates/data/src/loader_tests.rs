@@ -29,8 +29,12 @@ fn loader(n: usize, opts: LoaderOptions) -> Loader {
 
 #[test]
 fn batches_do_not_depend_on_the_number_of_workers() {
-    let collect =
-        |workers| -> Vec<Batch> { loader(103, options(8, false, workers)).epoch(3).collect() };
+    let collect = |workers| -> Vec<Batch> {
+        loader(103, options(8, false, workers))
+            .epoch(3)
+            .collect::<Result<_, _>>()
+            .expect("in-memory batches cannot fail")
+    };
     let one = collect(1);
     assert_eq!(one.len(), 13);
     assert_eq!(one, collect(3));
@@ -40,7 +44,11 @@ fn batches_do_not_depend_on_the_number_of_workers() {
 #[test]
 fn order_depends_on_seed_and_epoch_only() {
     let l = loader(50, options(50, false, 2));
-    let e0: Vec<usize> = l.epoch(0).flat_map(|b| b.indices).collect();
+    let e0: Vec<usize> = l
+        .epoch(0)
+        .map(|b| b.expect("in-memory batches cannot fail"))
+        .flat_map(|b| b.indices)
+        .collect();
     assert_eq!(e0, l.order(0));
     assert_eq!(e0, loader(50, options(50, false, 1)).order(0));
     assert_ne!(e0, l.order(1));
@@ -55,7 +63,11 @@ fn order_depends_on_seed_and_epoch_only() {
             ..options(7, false, 2)
         },
     );
-    let order: Vec<usize> = unshuffled.epoch(4).flat_map(|b| b.indices).collect();
+    let order: Vec<usize> = unshuffled
+        .epoch(4)
+        .map(|b| b.expect("in-memory batches cannot fail"))
+        .flat_map(|b| b.indices)
+        .collect();
     assert_eq!(order, (0..50).collect::<Vec<_>>());
 }
 
@@ -63,7 +75,11 @@ fn order_depends_on_seed_and_epoch_only() {
 fn last_partial_batch_is_kept_or_dropped() {
     let keep = loader(10, options(4, false, 2));
     assert_eq!(keep.len(), 3);
-    let sizes: Vec<usize> = keep.epoch(0).map(|b| b.len()).collect();
+    let sizes: Vec<usize> = keep
+        .epoch(0)
+        .map(|b| b.expect("in-memory batches cannot fail"))
+        .map(|b| b.len())
+        .collect();
     assert_eq!(sizes, [4, 4, 2]);
 
     let drop = loader(10, options(4, true, 2));
@@ -71,7 +87,10 @@ fn last_partial_batch_is_kept_or_dropped() {
     assert_eq!(drop.examples_per_epoch(), 8);
     let it = drop.epoch(0);
     assert_eq!(it.len(), 2);
-    let sizes: Vec<usize> = it.map(|b| b.len()).collect();
+    let sizes: Vec<usize> = it
+        .map(|b| b.expect("in-memory batches cannot fail"))
+        .map(|b| b.len())
+        .collect();
     assert_eq!(sizes, [4, 4]);
 
     let exact = loader(8, options(4, true, 2));
@@ -84,7 +103,10 @@ fn last_partial_batch_is_kept_or_dropped() {
 #[test]
 fn batches_hold_normalised_images_and_labels() {
     let l = loader(20, options(6, false, 2));
-    for batch in l.epoch(2) {
+    for batch in l
+        .epoch(2)
+        .map(|b| b.expect("in-memory batches cannot fail"))
+    {
         assert_eq!(batch.images.shape()[1..], [2, 3, 3]);
         for (k, &i) in batch.indices.iter().enumerate() {
             assert_eq!(batch.labels[k], (i % 5) as i64);
@@ -129,7 +151,10 @@ fn many_workers_with_slow_consumer_deliver_everything_in_order() {
         },
     );
     let mut seen = Vec::new();
-    for batch in l.epoch(5) {
+    for batch in l
+        .epoch(5)
+        .map(|b| b.expect("in-memory batches cannot fail"))
+    {
         std::thread::sleep(Duration::from_millis(1));
         seen.extend(batch.indices);
     }

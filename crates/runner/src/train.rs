@@ -1163,7 +1163,7 @@ impl<'a> Trainer<'a> {
             _ => None,
         };
         let mut grid_logged = epoch > 1 || first > 0 || !self.board_opts.write_images;
-        for (i, batch) in (first..).zip(loader.try_epoch_from(epoch - 1, first)) {
+        for (i, batch) in (first..).zip(loader.epoch_from(epoch - 1, first)) {
             let batch = batch?;
             let step = self.optimizer.steps() as usize;
             self.optimizer.set_lr(self.schedule.lr(epoch - 1, step));
@@ -1315,7 +1315,7 @@ impl<'a> Trainer<'a> {
         );
         let mut wrong: Vec<Tensor> = Vec::new();
         let mut kept = 0i64;
-        for batch in loader.try_epoch(0) {
+        for batch in loader.epoch(0) {
             let batch = batch?;
             let (images, labels) = batch_tensors(&batch, self.device)?;
             let logits = self

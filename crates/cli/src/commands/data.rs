@@ -310,7 +310,7 @@ fn preview(args: PreviewArgs, experiments: &Path) -> anyhow::Result<ExitCode> {
     // The batches of the first training epoch, as `ronin train` draws them.
     let mut images = Vec::new();
     let mut labels = Vec::new();
-    for batch in loader.try_epoch(0) {
+    for batch in loader.epoch(0) {
         let batch = batch.context("cannot read a training batch")?;
         let take = (args.n - labels.len()).min(batch.len());
         for i in 0..take {
