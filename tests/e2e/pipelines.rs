@@ -63,7 +63,7 @@ fn check_prints_the_seed_cnn_summary() {
 }
 
 #[test]
-fn every_example_pipeline_trains_two_tiny_epochs() {
+fn every_example_pipeline_trains_two_tiny_epochs_and_exports() {
     require_data();
     let tmp = tempfile::tempdir().expect("temp dir");
     let exp = tmp.path().join("experiments");
@@ -102,6 +102,27 @@ fn every_example_pipeline_trains_two_tiny_epochs() {
         assert!(
             record.contains("status: Completed") && record.contains("epochs_completed: 2"),
             "{rel}: {record}"
+        );
+        // ... and exports with its parity checked (zoo presets included).
+        let stem = path.file_stem().expect("a file name").to_string_lossy();
+        let model = tmp.path().join(format!("{stem}.onnx"));
+        let run_s = run.to_str().expect("utf-8");
+        let out = ronin(
+            &exp,
+            &["export", run_s, "--out", model.to_str().expect("utf-8")],
+        );
+        assert!(out.status.success(), "{rel}: {}", stderr(&out));
+        let manifest: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(model.with_extension("json")).expect("manifest"),
+        )
+        .expect("manifest JSON");
+        // Held to the tolerance: |onnx − libtorch| / max(1, |libtorch|).
+        let diff = manifest["parity"]["max_scaled_diff"]
+            .as_f64()
+            .expect("parity figure");
+        assert!(
+            diff <= 1e-4,
+            "{rel}: libtorch and ONNX Runtime differ by {diff}"
         );
         names.push(rel);
     }

@@ -30,7 +30,11 @@ pub struct Normalization {
 pub struct ParityRecord {
     pub max_abs_diff: f64,
     pub max_rel_diff: f64,
-    /// Largest `max_abs_diff` accepted.
+    /// `max |onnx − reference| / max(|reference|, 1)`, the figure held to `tolerance`
+    /// (absent from manifests written before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_scaled_diff: Option<f64>,
+    /// Largest `max_scaled_diff` accepted.
     pub tolerance: f64,
     pub n_samples: usize,
 }
@@ -201,6 +205,7 @@ mod tests {
             parity: Some(ParityRecord {
                 max_abs_diff: 1.2e-6,
                 max_rel_diff: 3.0e-5,
+                max_scaled_diff: Some(1.2e-6),
                 tolerance: 1e-4,
                 n_samples: 64,
             }),

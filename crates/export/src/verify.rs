@@ -20,16 +20,22 @@ pub struct Parity {
     pub max_abs_diff: f64,
     /// `max |actual − expected| / max(|expected|, REL_FLOOR)`.
     pub max_rel_diff: f64,
-    /// `[example, class]` of the largest absolute difference; `None` for empty outputs.
+    /// `max |actual − expected| / max(|expected|, 1)`: the absolute difference for outputs
+    /// up to 1 in size, the relative one above (what [`Parity::within`] tests, as
+    /// `numpy.allclose` with `atol = rtol`). Logits of 100 carry float32 rounding of
+    /// ~1e-5 per operation, which an absolute bound alone would refuse.
+    #[serde(default)]
+    pub max_scaled_diff: f64,
+    /// `[example, class]` of the largest scaled difference; `None` for empty outputs.
     pub worst_index: Option<[usize; 2]>,
     /// Examples compared.
     pub n_samples: usize,
 }
 
 impl Parity {
-    /// True when the largest absolute difference is at most `tolerance`.
+    /// True when every output is within `tolerance · max(|expected|, 1)` of the reference.
     pub fn within(&self, tolerance: f64) -> bool {
-        self.max_abs_diff <= tolerance
+        self.max_scaled_diff <= tolerance
     }
 }
 
@@ -47,6 +53,7 @@ pub fn compare(
     let mut parity = Parity {
         max_abs_diff: 0.0,
         max_rel_diff: 0.0,
+        max_scaled_diff: 0.0,
         worst_index: None,
         n_samples: actual.nrows(),
     };
@@ -59,10 +66,16 @@ pub fn compare(
             _ => f64::INFINITY,
         };
         let rel = abs / e.abs().max(REL_FLOOR);
-        if parity.worst_index.is_none() || abs > parity.max_abs_diff {
-            parity.max_abs_diff = abs;
+        let scaled = if e.is_finite() {
+            abs / e.abs().max(1.0)
+        } else {
+            abs
+        };
+        if parity.worst_index.is_none() || scaled > parity.max_scaled_diff {
+            parity.max_scaled_diff = scaled;
             parity.worst_index = Some([idx.0, idx.1]);
         }
+        parity.max_abs_diff = parity.max_abs_diff.max(abs);
         if rel > parity.max_rel_diff || rel.is_nan() {
             parity.max_rel_diff = rel;
         }
@@ -223,7 +236,21 @@ mod tests {
         assert_eq!(p.worst_index, Some([1, 1]));
         assert!((p.max_rel_diff - 0.125).abs() < 1e-6);
         assert_eq!(p.n_samples, 2);
-        assert!(p.within(0.5) && !p.within(0.4));
+        // Scaled by |expected| = 4: 0.125; the 0.1 at |expected| 2.1 scales to 0.048.
+        assert!((p.max_scaled_diff - 0.125).abs() < 1e-6);
+        assert!(p.within(0.125) && !p.within(0.12));
+    }
+
+    #[test]
+    fn the_tolerance_is_absolute_up_to_one_and_relative_above() {
+        // A logit of 171 off by 1.7e-4 (float32 rounding through a ResNet) passes 1e-4;
+        // a probability of 0.5 off by 1.7e-4 does not.
+        let e = array![[171.0f32, 0.5]];
+        let logit = compare(array![[171.00017f32, 0.5]].view(), e.view()).expect("shape");
+        assert!(logit.max_abs_diff > 1e-4 && logit.within(1e-4), "{logit:?}");
+        let prob = compare(array![[171.0f32, 0.50017]].view(), e.view()).expect("shape");
+        assert!(!prob.within(1e-4), "{prob:?}");
+        assert_eq!(prob.worst_index, Some([0, 1]));
     }
 
     #[test]

@@ -55,7 +55,7 @@ pub fn check_export(spec: &ExportSpec) -> Vec<(String, String)> {
         errors.push((
             "export.tolerance".to_owned(),
             format!(
-                "tolerance is the largest |ONNX − trained| difference accepted and must be a positive number, found {}",
+                "tolerance is the largest |ONNX − trained| / max(1, |trained|) accepted and must be a positive number, found {}",
                 spec.tolerance
             ),
         ));

@@ -397,6 +397,39 @@ fn model_graph(
     }
 }
 
+impl crate::schema::ModelSpec {
+    /// The graph of a model section that was checked before (a run's `resolved.ron`), for
+    /// `input` (C, H, W) and the data's number of classes: its `layers`, or its `preset`
+    /// expanded (the preset's own `classes` first). [`Pipeline`] builds the same graph,
+    /// with diagnostics; this one needs no data files, only what the run recorded.
+    pub fn graph(&self, input: Vec<usize>, classes: usize) -> Result<ModelGraph, String> {
+        let first_error = |errors: Vec<crate::graph::ShapeError>| {
+            errors
+                .into_iter()
+                .next()
+                .map_or_else(|| "the model does not build".to_owned(), |e| e.message)
+        };
+        match (&self.preset, self.layers.is_empty()) {
+            (Some(p), true) => {
+                zoo::check_preset(p)?;
+                let height = input.get(1).copied().unwrap_or(0);
+                let layers = zoo::expand(p, height, p.classes.unwrap_or(classes));
+                build_graph_named(input, "", &layers)
+                    .map_err(|e| format!("{:?}: {}", p.model, first_error(e)))
+            }
+            (None, false) => build_graph(input, &self.layers).map_err(|e| {
+                let e = e.into_iter().next();
+                e.map_or_else(
+                    || "the model does not build".to_owned(),
+                    |e| format!("model.layers[{}]: {}", e.layer, e.message),
+                )
+            }),
+            (None, true) => Err("the model has no layers and no preset".into()),
+            (Some(_), false) => Err("the model gives both layers and a preset".into()),
+        }
+    }
+}
+
 /// Checks `weights`, `freeze`, `backbone_lr` and `unfreeze_after_epochs` against the graph.
 fn check_transfer(file: &PipelineFile, g: &ModelGraph, text: &str, diags: &mut Vec<Diagnostic>) {
     let m = &file.model;

@@ -304,3 +304,34 @@ fn field_paths_split_into_keys_and_indices() {
         vec![Segment::Key("augment"), Segment::Index(0)]
     );
 }
+
+#[test]
+fn a_model_section_rebuilds_the_pipelines_graph_without_data() {
+    // What `ronin export` and the viewer do with a run's resolved.ron: layers and presets.
+    let tmp = tempfile::tempdir().unwrap();
+    let base = base(tmp.path());
+    let preset = child(
+        tmp.path(),
+        "(extends: \"base.ron\", model: (input: Some((channels: 1, height: 28, width: 28)), layers: [], preset: Some((model: ResNet18, width: 0.5))))",
+    );
+    for path in [base, preset] {
+        let p = Pipeline::from_path(&path).unwrap();
+        let g = p
+            .file
+            .model
+            .graph(p.graph.input_shape.clone(), 2)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let names = |g: &ModelGraph| g.params().map(|x| x.name.clone()).collect::<Vec<_>>();
+        assert_eq!(names(&g), names(&p.graph), "{}", path.display());
+        assert!(!names(&g).is_empty());
+    }
+    let nothing = crate::schema::ModelSpec {
+        layers: Vec::new(),
+        preset: None,
+        ..Pipeline::from_path(&tmp.path().join("base.ron"))
+            .unwrap()
+            .file
+            .model
+    };
+    assert!(nothing.graph(vec![1, 4, 4], 2).is_err());
+}

@@ -529,8 +529,9 @@ pub struct ExportSpec {
     /// Put the softmax inside the graph, so the model outputs probabilities.
     #[serde(default)]
     pub softmax: bool,
-    /// Maximum absolute difference allowed between the trained model and ONNX Runtime
-    /// (a positive number).
+    /// Largest difference allowed between ONNX Runtime's and the trained model's outputs,
+    /// as `|onnx − trained| / max(1, |trained|)`: absolute for outputs up to 1 (probabilities),
+    /// relative for larger ones (logits); a positive number.
     #[serde(default = "default_tolerance")]
     pub tolerance: f64,
     /// Put the input normalisation `(x − mean) / std` (the run's, from `data.normalize`)

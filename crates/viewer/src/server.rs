@@ -434,7 +434,8 @@ fn model_summary(dir: &Path) -> Option<String> {
         .iter()
         .filter_map(|v| v.as_u64().map(|x| x as usize))
         .collect();
-    let graph = ronin_spec::graph::build_graph(shape, &file.model.layers).ok()?;
+    let classes = data["classes"].as_array().map_or(0, Vec::len);
+    let graph = file.model.graph(shape, classes).ok()?;
     Some(ronin_spec::summary::render(&graph))
 }
 

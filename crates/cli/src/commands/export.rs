@@ -13,7 +13,7 @@ use ronin_export::{
     ExportOptions, InputPolicy, Manifest, ManifestDim, Normalization, ParityRecord, Quantization,
     Reference, Weights,
 };
-use ronin_spec::{PipelineFile, QuantizeSpec, ResizePolicy, graph::build_graph};
+use ronin_spec::{PipelineFile, QuantizeSpec, ResizePolicy};
 use serde::Deserialize;
 
 #[derive(Debug, clap::Args)]
@@ -98,8 +98,15 @@ pub fn run(args: Args, experiments: &Path) -> anyhow::Result<ExitCode> {
     let run_dir = ronin_store::find_run(experiments, &args.run)?;
     let record = ronin_store::read_record(&run_dir)?;
     let (file, data) = read_run(&run_dir)?;
-    let graph = build_graph(data.input_shape.to_vec(), &file.model.layers)
-        .map_err(|e| anyhow::anyhow!("the run's model no longer builds: {:?}", e))?;
+    let graph = file
+        .model
+        .graph(data.input_shape.to_vec(), data.classes.len())
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "the model of {} no longer builds: {e}",
+                run_dir.join(ronin_store::RESOLVED).display()
+            )
+        })?;
     let checkpoints = run_dir.join(ronin_store::CHECKPOINTS);
     let Some(checkpoint) = ronin_store::find_checkpoint(&checkpoints, &args.checkpoint) else {
         bail!(
@@ -181,9 +188,11 @@ pub fn run(args: Args, experiments: &Path) -> anyhow::Result<ExitCode> {
     let tolerance = spec.tolerance;
     if !parity.within(tolerance) {
         bail!(
-            "ONNX Runtime's outputs differ from the trained model's by {:.3e} (tolerance {tolerance:.0e}) at {:?}; nothing was written",
+            "ONNX Runtime's outputs differ from the trained model's by {:.3e}·max(1, |output|) at [example, class] {:?}, above the tolerance {tolerance:.0e} (max abs diff {:.3e}, max rel diff {:.3e}); nothing was written",
+            parity.max_scaled_diff,
+            parity.worst_index.unwrap_or_default(),
             parity.max_abs_diff,
-            parity.worst_index
+            parity.max_rel_diff
         );
     }
     let mode = args.quantize.or(spec.quantize.map(QuantizeMode::from));
@@ -263,6 +272,7 @@ pub fn run(args: Args, experiments: &Path) -> anyhow::Result<ExitCode> {
         parity: Some(ParityRecord {
             max_abs_diff: parity.max_abs_diff,
             max_rel_diff: parity.max_rel_diff,
+            max_scaled_diff: Some(parity.max_scaled_diff),
             tolerance,
             n_samples: parity.n_samples,
         }),
@@ -281,8 +291,8 @@ pub fn run(args: Args, experiments: &Path) -> anyhow::Result<ExitCode> {
     let manifest_path = Manifest::path_for(&out);
     manifest.write(&manifest_path)?;
     eprintln!(
-        "verified on {} reference samples: max abs diff {:.3e}, max rel diff {:.3e} (tolerance {tolerance:.0e})",
-        parity.n_samples, parity.max_abs_diff, parity.max_rel_diff
+        "verified on {} reference samples: max abs diff {:.3e}, max rel diff {:.3e}, {:.3e}·max(1, |output|) (tolerance {tolerance:.0e})",
+        parity.n_samples, parity.max_abs_diff, parity.max_rel_diff, parity.max_scaled_diff
     );
     eprintln!("manifest: {}", manifest_path.display());
     println!("{}", out.display());
