@@ -111,30 +111,9 @@ fn a_manifest_with_broken_normalization_is_refused_not_a_panic() {
     require_data();
     let tmp = tempfile::tempdir().expect("temp dir");
     let exp = tmp.path().join("experiments");
-    let out = ronin(
-        &exp,
-        &[
-            "train",
-            "pipelines/mnist_cnn.ron",
-            "--epochs",
-            "1",
-            "--limit",
-            "64",
-            "--no-progress",
-        ],
-    );
-    ok(&out);
-    let run = single_run(&exp, "mnist_cnn");
+    let run = train_quick(&exp, "pipelines/mnist_cnn.ron", 1, 64, &[]);
     let model = tmp.path().join("m.onnx");
-    ok(&ronin(
-        &exp,
-        &[
-            "export",
-            run.to_str().expect("utf-8"),
-            "--out",
-            model.to_str().expect("utf-8"),
-        ],
-    ));
+    export_run(&exp, &run, &model, &[]);
     let manifest_path = model.with_extension("json");
     let mut manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&manifest_path).expect("manifest"))

@@ -16,21 +16,9 @@ fn train_and_export(
     extra: &[&str],
 ) -> (PathBuf, serde_json::Value) {
     let exp = tmp.join("experiments");
-    let out = ronin(
-        &exp,
-        &["train", pipeline, "--epochs", "1", "--limit", "256"],
-    );
-    ok(&out);
-    let run = PathBuf::from(stdout(&out).trim());
+    let run = train_quick(&exp, pipeline, 1, 256, &[]);
     let model = tmp.join(format!("{name}.onnx"));
-    let mut args = vec![
-        "export",
-        run.to_str().expect("utf-8"),
-        "--out",
-        model.to_str().expect("utf-8"),
-    ];
-    args.extend_from_slice(extra);
-    ok(&ronin(&exp, &args));
+    export_run(&exp, &run, &model, extra);
     let report = serde_json::from_str(&read(&run.join("test_report.json"))).expect("test report");
     (model, report)
 }

@@ -9,34 +9,22 @@ use crate::common::*;
 /// One short run of mnist_cnn with `export.dynamic_batch: false` and `export.resize:
 /// Refuse`; returns its directory.
 fn train(exp: &Path) -> PathBuf {
-    let out = ronin(
+    train_quick(
         exp,
+        "pipelines/mnist_cnn.ron",
+        1,
+        256,
         &[
-            "train",
-            "pipelines/mnist_cnn.ron",
-            "--epochs",
-            "1",
-            "--limit",
-            "256",
             "--set",
             "export.dynamic_batch=false",
             "--set",
             "export.resize=Refuse",
         ],
-    );
-    ok(&out);
-    PathBuf::from(stdout(&out).trim())
+    )
 }
 
 fn export(exp: &Path, run: &Path, model: &Path, extra: &[&str]) {
-    let mut args = vec![
-        "export",
-        run.to_str().expect("utf-8"),
-        "--out",
-        model.to_str().expect("utf-8"),
-    ];
-    args.extend_from_slice(extra);
-    ok(&ronin(exp, &args));
+    export_run(exp, run, model, extra);
 }
 
 fn manifest(model: &Path) -> serde_json::Value {

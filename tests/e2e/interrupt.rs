@@ -119,33 +119,12 @@ fn a_checkpoint_save_cut_between_its_renames_still_exports() {
     require_data();
     let tmp = tempfile::tempdir().expect("temp dir");
     let exp = tmp.path().join("experiments");
-    ok(&ronin(
-        &exp,
-        &[
-            "train",
-            "pipelines/mnist_cnn.ron",
-            "--epochs",
-            "1",
-            "--limit",
-            "64",
-            "--no-progress",
-        ],
-    ));
-    let run = single_run(&exp, "mnist_cnn");
+    let run = train_quick(&exp, "pipelines/mnist_cnn.ron", 1, 64, &[]);
     // What a kill between "best → .best.old" and ".best.partial → best" leaves behind.
     let checkpoints = run.join("checkpoints");
     std::fs::rename(checkpoints.join("best"), checkpoints.join(".best.old")).expect("rename");
     std::fs::create_dir(checkpoints.join(".best.partial")).expect("partial dir");
     let model = tmp.path().join("m.onnx");
-    let out = ronin(
-        &exp,
-        &[
-            "export",
-            run.to_str().expect("utf-8"),
-            "--out",
-            model.to_str().expect("utf-8"),
-        ],
-    );
-    ok(&out);
+    export_run(&exp, &run, &model, &[]);
     assert!(model.is_file());
 }

@@ -184,20 +184,7 @@ fn a_run_snapshots_the_files_its_pipeline_extends() {
     require_data();
     let tmp = tempfile::tempdir().expect("temp dir");
     let exp = tmp.path().join("experiments");
-    let out = ronin(
-        &exp,
-        &[
-            "train",
-            "pipelines/mnist_cnn_sgd.ron",
-            "--epochs",
-            "1",
-            "--limit",
-            "64",
-            "--no-progress",
-        ],
-    );
-    ok(&out);
-    let run = single_run(&exp, "mnist_cnn_sgd");
+    let run = train_quick(&exp, "pipelines/mnist_cnn_sgd.ron", 1, 64, &[]);
     assert_eq!(
         read(&run.join("pipeline.ron")),
         read(&repo().join("pipelines/mnist_cnn_sgd.ron"))

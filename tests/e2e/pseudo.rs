@@ -1,7 +1,7 @@
 //! Pseudo-labelling: `ronin predict --pseudo-label` writes the confident predictions as an
 //! IDX dataset, `data.extra_train` trains with it; `predict` reads folders of images.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
 
 use crate::common::*;
@@ -24,20 +24,9 @@ fn pseudo_labels_enlarge_the_training_split() {
     require_data();
     let tmp = tempfile::tempdir().expect("temp dir");
     let exp = tmp.path().join("experiments");
-    let out = ronin(
-        &exp,
-        &[
-            "train",
-            "pipelines/mnist_cnn.ron",
-            "--epochs",
-            "1",
-            "--limit",
-            "256",
-            "--no-progress",
-        ],
-    );
-    ok(&out);
-    let run = stdout(&out).trim().to_owned();
+    let run = train_quick(&exp, "pipelines/mnist_cnn.ron", 1, 256, &[])
+        .display()
+        .to_string();
     let model = tmp.path().join("m.onnx");
     ok(&ronin(
         &exp,
@@ -137,22 +126,7 @@ fn pseudo_labels_enlarge_the_training_split() {
         dir.join("images-idx3-ubyte").display(),
         dir.join("labels-idx1-ubyte").display()
     );
-    let out = ronin(
-        &exp,
-        &[
-            "train",
-            "pipelines/mnist_cnn.ron",
-            "--epochs",
-            "1",
-            "--limit",
-            "64",
-            "--no-progress",
-            "--set",
-            &extra,
-        ],
-    );
-    ok(&out);
-    let run = PathBuf::from(stdout(&out).trim());
+    let run = train_quick(&exp, "pipelines/mnist_cnn.ron", 1, 64, &["--set", &extra]);
     let data: serde_json::Value =
         serde_json::from_str(&read(&run.join("data.json"))).expect("data.json");
     assert_eq!(data["train_examples"], 64 + rows.len(), "{data}");

@@ -29,32 +29,9 @@ fn quantized_export_writes_an_int8_model_that_scores_like_the_float_one() {
     require_data();
     let tmp = tempfile::tempdir().expect("temp dir");
     let exp = tmp.path().join("experiments");
-    let out = ronin(
-        &exp,
-        &[
-            "train",
-            "pipelines/mnist_cnn.ron",
-            "--epochs",
-            "1",
-            "--limit",
-            "256",
-        ],
-    );
-    ok(&out);
-    let run = PathBuf::from(stdout(&out).trim());
+    let run = train_quick(&exp, "pipelines/mnist_cnn.ron", 1, 256, &[]);
     let model = tmp.path().join("cnn.onnx");
-    let out = ronin(
-        &exp,
-        &[
-            "export",
-            run.to_str().expect("utf-8"),
-            "--out",
-            model.to_str().expect("utf-8"),
-            "--quantize",
-            "dynamic",
-        ],
-    );
-    ok(&out);
+    let out = export_run(&exp, &run, &model, &["--quantize", "dynamic"]);
     let int8 = tmp.path().join("cnn.int8.onnx");
     // Both models on stdout, float first; both figures on stderr.
     let printed: Vec<PathBuf> = stdout(&out).lines().map(PathBuf::from).collect();
@@ -120,34 +97,14 @@ fn static_quantized_export_is_calibrated_qdq_that_scores_like_the_float_one() {
     require_data();
     let tmp = tempfile::tempdir().expect("temp dir");
     let exp = tmp.path().join("experiments");
-    let out = ronin(
-        &exp,
-        &[
-            "train",
-            "pipelines/mnist_cnn.ron",
-            "--epochs",
-            "1",
-            "--limit",
-            "256",
-        ],
-    );
-    ok(&out);
-    let run = PathBuf::from(stdout(&out).trim());
+    let run = train_quick(&exp, "pipelines/mnist_cnn.ron", 1, 256, &[]);
     let model = tmp.path().join("cnn.onnx");
-    let out = ronin(
+    let out = export_run(
         &exp,
-        &[
-            "export",
-            run.to_str().expect("utf-8"),
-            "--out",
-            model.to_str().expect("utf-8"),
-            "--quantize",
-            "static",
-            "--calibration-batches",
-            "2",
-        ],
+        &run,
+        &model,
+        &["--quantize", "static", "--calibration-batches", "2"],
     );
-    ok(&out);
     let err = stderr(&out);
     assert!(
         err.contains(

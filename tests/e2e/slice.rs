@@ -13,22 +13,10 @@ fn train_export_predict_on_real_mnist() {
     let exp = tmp.path().join("experiments");
 
     // Train one epoch on 400 examples per split.
-    let out = ronin(
-        &exp,
-        &[
-            "train",
-            "pipelines/mnist_cnn.ron",
-            "--epochs",
-            "1",
-            "--limit",
-            "400",
-        ],
-    );
-    ok(&out);
-    let run = single_run(&exp, "mnist_cnn");
+    let run = train_quick(&exp, "pipelines/mnist_cnn.ron", 1, 400, &[]);
     assert_eq!(
-        stdout(&out).trim(),
-        run.display().to_string(),
+        run,
+        single_run(&exp, "mnist_cnn"),
         "train prints the run directory"
     );
 
@@ -146,16 +134,7 @@ fn train_export_predict_on_real_mnist() {
 
     // Export: ONNX Runtime agrees with the trained model.
     let model = tmp.path().join("exports/mnist_cnn.onnx");
-    let out = ronin(
-        &exp,
-        &[
-            "export",
-            run.to_str().expect("utf-8"),
-            "--out",
-            model.to_str().expect("utf-8"),
-        ],
-    );
-    ok(&out);
+    export_run(&exp, &run, &model, &[]);
     let manifest: serde_json::Value =
         serde_json::from_str(&read(&model.with_extension("json"))).expect("manifest JSON");
     let diff = manifest["parity"]["max_abs_diff"]

@@ -30,20 +30,7 @@ fn the_page_shows_runs_curves_details_and_live_updates_in_chromium() {
     );
     let tmp = tempfile::tempdir().expect("temp dir");
     let exp = tmp.path().join("experiments");
-    let out = ronin(
-        &exp,
-        &[
-            "train",
-            "pipelines/mnist_cnn.ron",
-            "--epochs",
-            "2",
-            "--limit",
-            "128",
-            "--no-progress",
-        ],
-    );
-    ok(&out);
-    let run = single_run(&exp, "mnist_cnn");
+    let run = train_quick(&exp, "pipelines/mnist_cnn.ron", 2, 128, &[]);
 
     let mut server = Command::new(ronin_bin())
         .args(["view", exp.to_str().expect("utf-8"), "--port", "0"])

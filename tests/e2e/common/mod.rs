@@ -94,3 +94,47 @@ pub fn single_run(experiments: &Path, pipeline: &str) -> PathBuf {
     assert_eq!(runs.len(), 1, "expected one run, found {runs:?}");
     runs.into_iter().next().expect("one run")
 }
+
+/// `ronin train PIPELINE --epochs E --limit N --no-progress [extra…]` into `experiments`,
+/// asserting success; returns the run directory it prints.
+pub fn train_quick(
+    experiments: &Path,
+    pipeline: &str,
+    epochs: usize,
+    limit: usize,
+    extra: &[&str],
+) -> PathBuf {
+    let (epochs, limit) = (epochs.to_string(), limit.to_string());
+    let mut args = vec![
+        "train",
+        pipeline,
+        "--epochs",
+        &epochs,
+        "--limit",
+        &limit,
+        "--no-progress",
+    ];
+    args.extend_from_slice(extra);
+    let out = ronin(experiments, &args);
+    ok(&out);
+    let run = PathBuf::from(stdout(&out).trim());
+    assert!(
+        run.join("run.ron").is_file(),
+        "{pipeline}: no run at {run:?}"
+    );
+    run
+}
+
+/// `ronin export RUN --out MODEL [extra…]`, asserting success; returns the output.
+pub fn export_run(experiments: &Path, run: &Path, model: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "export",
+        run.to_str().expect("utf-8"),
+        "--out",
+        model.to_str().expect("utf-8"),
+    ];
+    args.extend_from_slice(extra);
+    let out = ronin(experiments, &args);
+    ok(&out);
+    out
+}
