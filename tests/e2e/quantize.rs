@@ -7,6 +7,11 @@ use std::path::PathBuf;
 use crate::common::*;
 
 fn eval_accuracy(tmp: &std::path::Path, model: &std::path::Path) -> f64 {
+    eval_split_accuracy(tmp, model, "test")
+}
+
+/// `ronin eval` on one split of mnist_cnn under the runs' `--limit 256`.
+fn eval_split_accuracy(tmp: &std::path::Path, model: &std::path::Path, split: &str) -> f64 {
     let out = ronin(
         &tmp.join("experiments"),
         &[
@@ -16,6 +21,8 @@ fn eval_accuracy(tmp: &std::path::Path, model: &std::path::Path) -> f64 {
             "pipelines/mnist_cnn.ron",
             "--set",
             "data.limit=256",
+            "--split",
+            split,
             "--json",
         ],
     );
@@ -87,6 +94,29 @@ fn quantized_export_writes_an_int8_model_that_scores_like_the_float_one() {
     assert!(
         (fp32 - quantized).abs() <= 0.03,
         "accuracy fp32 {fp32} vs int8 {quantized}"
+    );
+
+    // The export compared both on the validation split: `ronin eval`'s very figures.
+    let c = &q["quantized_comparison"];
+    assert_eq!(c["split"], "validation", "{c}");
+    assert_eq!(c["examples"], 256, "{c}");
+    assert_eq!(
+        c["float_accuracy"].as_f64(),
+        Some(eval_split_accuracy(tmp.path(), &model, "validation")),
+        "{c}"
+    );
+    assert_eq!(
+        c["int8_accuracy"].as_f64(),
+        Some(eval_split_accuracy(tmp.path(), &int8, "validation")),
+        "{c}"
+    );
+    assert_eq!(c["batch"], 64, "{c}");
+    for key in ["float_ms", "int8_ms"] {
+        assert!(c[key].as_f64().is_some_and(|ms| ms > 0.0), "{key}: {c}");
+    }
+    assert!(
+        err.contains("dynamic-int8 against float32 on 256 validation examples"),
+        "{err}"
     );
 }
 

@@ -37,7 +37,7 @@ pub use graph_to_onnx::{
 pub use lower::{GELU_OPSET, LAYER_NORM_OPSET};
 pub use manifest::{
     AgreementRecord, CalibrationRecord, InputPolicy, Manifest, ManifestDim, Normalization,
-    ParityRecord,
+    ParityRecord, QuantizedComparison,
 };
 pub use predict::{softmax, top_k, top_k_batch};
 pub use qdq::{Range, STATIC_NAME, StaticModel, StaticQuantizer};

@@ -51,6 +51,23 @@ pub struct AgreementRecord {
     pub n_samples: usize,
 }
 
+/// The int8 model beside the float one on the run's own data, measured at export: what
+/// quantizing costs in accuracy and gains in speed on this machine.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QuantizedComparison {
+    /// The split scored: `"validation"`, or `"test"` for a run without one.
+    pub split: String,
+    /// Examples scored (evenly spread over the split, at most 2,048).
+    pub examples: usize,
+    pub float_accuracy: f64,
+    pub int8_accuracy: f64,
+    /// Examples per timed run (real images of the split).
+    pub batch: usize,
+    /// Median milliseconds of one run at `batch`, ONNX Runtime's default threads.
+    pub float_ms: f64,
+    pub int8_ms: f64,
+}
+
 /// How the static int8 model's activation ranges were measured.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CalibrationRecord {
@@ -129,6 +146,9 @@ pub struct Manifest {
     /// How a `"static-int8"` model was calibrated; absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub calibration: Option<CalibrationRecord>,
+    /// An int8 model's accuracy and speed against the float model's; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantized_comparison: Option<QuantizedComparison>,
     /// Images of another size or channel count: resized and converted (`"bilinear"`) or
     /// refused (`"refuse"`). Absent in manifests written before the option existed: read
     /// as `"bilinear"`, what `ronin predict` did then.
@@ -214,6 +234,7 @@ mod tests {
             quantized_ops: Vec::new(),
             quantized_agreement: None,
             calibration: None,
+            quantized_comparison: None,
             input_policy: InputPolicy::Refuse,
             ronin_version: "0.1.0".into(),
             created: "2025-01-01T00:00:00Z".into(),

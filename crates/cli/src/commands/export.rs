@@ -222,6 +222,7 @@ pub fn run(args: Args, experiments: &Path) -> anyhow::Result<ExitCode> {
                 &weights,
                 &opts,
                 scheme,
+                &bytes,
                 &reference,
                 &expected,
                 &calibration,
@@ -281,6 +282,7 @@ pub fn run(args: Args, experiments: &Path) -> anyhow::Result<ExitCode> {
         quantized_ops: Vec::new(),
         quantized_agreement: None,
         calibration: None,
+        quantized_comparison: None,
         input_policy: match spec.resize {
             ResizePolicy::Bilinear => InputPolicy::Bilinear,
             ResizePolicy::Refuse => InputPolicy::Refuse,
@@ -311,6 +313,7 @@ pub fn run(args: Args, experiments: &Path) -> anyhow::Result<ExitCode> {
             quantized_ops: q.quantized_ops,
             quantized_agreement: Some(q.record),
             calibration: q.calibration,
+            quantized_comparison: q.comparison,
             ..manifest
         };
         let q_manifest_path = Manifest::path_for(&q_out);
