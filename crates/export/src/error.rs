@@ -41,12 +41,31 @@ impl fmt::Display for WeightIssue {
     }
 }
 
+/// Issues shown in a [`ExportError::Weights`] message; the rest are counted.
+const SHOWN_ISSUES: usize = 6;
+
+/// The first issues, a count of the others, and what a whole-model mismatch means.
 fn join_issues(issues: &[WeightIssue]) -> String {
-    issues
+    let mut text = issues
         .iter()
+        .take(SHOWN_ISSUES)
         .map(ToString::to_string)
         .collect::<Vec<_>>()
-        .join("; ")
+        .join("; ");
+    if issues.len() > SHOWN_ISSUES {
+        text.push_str(&format!("; and {} more", issues.len() - SHOWN_ISSUES));
+    }
+    let matched = |i: &WeightIssue| matches!(i, WeightIssue::Shape { .. });
+    let unexpected = issues
+        .iter()
+        .filter(|i| matches!(i, WeightIssue::Unexpected { .. }))
+        .count();
+    if unexpected > SHOWN_ISSUES && !issues.iter().any(matched) && unexpected * 2 > issues.len() {
+        text.push_str(
+            ". Most of the checkpoint's tensors are unknown to the model: it was written by a different model than this pipeline's (another run, or an edited model section); export the run it came from",
+        );
+    }
+    text
 }
 
 /// Everything that can go wrong while exporting, loading, running or verifying a model.
@@ -202,6 +221,27 @@ mod tests {
         );
         assert!(msg.contains("expects [32, 1, 3, 3]"), "{msg}");
         assert!(msg.contains("`layers.0.bias` is missing"), "{msg}");
+    }
+
+    #[test]
+    fn a_checkpoint_of_another_model_is_summarised() {
+        let issues: Vec<WeightIssue> = (0..102)
+            .map(|i| WeightIssue::Unexpected {
+                name: format!("layer{i}.weight"),
+                found: vec![4],
+            })
+            .collect();
+        let msg = ExportError::Weights(issues).to_string();
+        assert!(msg.contains("102 problem(s)"), "{msg}");
+        assert!(
+            msg.contains("`layer5.weight`") && !msg.contains("`layer6.weight`"),
+            "{msg}"
+        );
+        assert!(msg.contains("and 96 more"), "{msg}");
+        assert!(
+            msg.contains("a different model than this pipeline's"),
+            "{msg}"
+        );
     }
 
     #[test]
