@@ -10,7 +10,7 @@ use ronin_spec::zoo::{PresetSpec, ZooModel, expand};
 use super::*;
 use crate::graph_to_onnx::{ExportOptions, to_onnx};
 use crate::onnx::ModelProto;
-use crate::runtime::{Runtime, SessionOptions};
+use crate::runtime::SessionOptions;
 
 fn conv(filters: usize, bias: bool) -> L {
     L::Conv2d {
@@ -174,20 +174,10 @@ fn resnet18_folds_all_twenty_convolutions() {
 }
 
 /// Folded and unfolded exports agree in ONNX Runtime (random weights and inputs); the
-/// folded one has no BatchNormalization node. Skips when the library is absent.
+/// folded one has no BatchNormalization node.
 #[test]
 fn folded_model_matches_unfolded_in_onnx_runtime() {
-    let rt = match Runtime::global() {
-        Ok(rt) => rt,
-        Err(ExportError::DylibMissing { path }) => {
-            eprintln!(
-                "SKIPPED: ONNX Runtime library not found at {}",
-                path.display()
-            );
-            return;
-        }
-        Err(e) => panic!("ONNX Runtime failed to load: {e}"),
-    };
+    let rt = crate::test_support::runtime();
     let g = conv_bn_net();
     let w = Weights::pseudo_random(&g, 9);
     let plain = to_onnx(&g, &w, &ExportOptions::default()).expect("export");

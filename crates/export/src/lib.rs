@@ -48,3 +48,26 @@ pub use runtime::{
 pub use score::Scores;
 pub use verify::{ModelSource, Parity, Reference, compare, verify, verify_model};
 pub use weights::{Tensor, Weights};
+
+/// What the crate's tests need from the set-up, failing with the fix when it is absent.
+#[cfg(test)]
+mod test_support {
+    use std::path::PathBuf;
+
+    /// The ONNX Runtime library (`bash .ci/setup.sh` fetches it).
+    pub fn runtime() -> crate::Runtime {
+        crate::Runtime::global()
+            .unwrap_or_else(|e| panic!("ONNX Runtime is needed: {e} (run `bash .ci/setup.sh`)"))
+    }
+
+    /// The set-up's Python venv, with onnx and onnxruntime.
+    pub fn venv_python() -> PathBuf {
+        let python = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.ronin/venv/bin/python");
+        assert!(
+            python.is_file(),
+            "no Python venv at {} (run `bash .ci/setup.sh`)",
+            python.display()
+        );
+        python
+    }
+}

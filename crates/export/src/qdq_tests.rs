@@ -228,15 +228,7 @@ fn an_unobserved_tensor_is_an_error() {
 /// integer kernels (QLinearConv, QGemm) with the QDQ pairs around MaxPool dropped.
 #[test]
 fn onnx_checker_accepts_it_and_onnx_runtime_fuses_integer_kernels() {
-    let python =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.ronin/venv/bin/python");
-    if !python.is_file() {
-        eprintln!(
-            "SKIPPED onnx_checker_accepts_it_and_onnx_runtime_fuses_integer_kernels: no Python venv at {} (run `bash .ci/setup.sh`)",
-            python.display()
-        );
-        return;
-    }
+    let python = crate::test_support::venv_python();
     let (_, q) = quantized(2);
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("cnn.int8.onnx");

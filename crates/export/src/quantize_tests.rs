@@ -208,15 +208,7 @@ fn cnn_quantizes_every_conv_and_linear_and_keeps_its_answers() {
 
 #[test]
 fn onnx_checker_accepts_the_quantized_model() {
-    let python =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.ronin/venv/bin/python");
-    if !python.is_file() {
-        eprintln!(
-            "SKIPPED onnx_checker_accepts_the_quantized_model: no Python venv at {} (run `bash .ci/setup.sh`)",
-            python.display()
-        );
-        return;
-    }
+    let python = crate::test_support::venv_python();
     let graph = cnn();
     let weights = Weights::pseudo_random(&graph, 6);
     let dir = tempfile::tempdir().expect("tempdir");

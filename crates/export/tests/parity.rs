@@ -10,10 +10,9 @@ mod ops;
 #[path = "parity/zoo.rs"]
 mod zoo;
 
-use std::path::Path;
 use std::process::Command;
 
-use common::{input, naive, runtime_or_skip, seed_cnn, variant_cnn};
+use common::{input, naive, runtime, seed_cnn, variant_cnn, venv_python};
 use ronin_export::{
     ExportError, ExportOptions, OptimizationLevel, Reference, SessionOptions, Weights, compare,
     to_onnx, top_k_batch, verify, verify_model, write_atomic,
@@ -23,14 +22,9 @@ use ronin_spec::ModelGraph;
 const TOL: f64 = 1e-4;
 
 /// Exports, runs in ONNX Runtime, and returns the largest absolute difference.
-fn parity(
-    graph: &ModelGraph,
-    opts: &ExportOptions,
-    sess: &SessionOptions,
-    test: &str,
-) -> Option<f64> {
+fn parity(graph: &ModelGraph, opts: &ExportOptions, sess: &SessionOptions, test: &str) -> f64 {
     let weights = Weights::pseudo_random(graph, 7);
-    parity_scaled(graph, &weights, opts, sess, test).map(|(d, _)| d)
+    parity_scaled(graph, &weights, opts, sess, test).0
 }
 
 /// As [`parity`], with the largest absolute value of the reference output.
@@ -40,8 +34,8 @@ fn parity_scaled(
     opts: &ExportOptions,
     sess: &SessionOptions,
     test: &str,
-) -> Option<(f64, f64)> {
-    let rt = runtime_or_skip(test)?;
+) -> (f64, f64) {
+    let rt = runtime();
     let bytes = to_onnx(graph, weights, opts).expect("export");
     let model = rt
         .load_bytes(&bytes, sess)
@@ -69,7 +63,7 @@ fn parity_scaled(
     let scale = expected
         .iter()
         .fold(0.0f64, |m, v| m.max(f64::from(v.abs())));
-    Some((p.max_abs_diff, scale))
+    (p.max_abs_diff, scale)
 }
 
 /// Asserts ONNX Runtime matches the reference within `tol` of the output's magnitude
@@ -86,26 +80,22 @@ fn assert_parity_with(
     test: &str,
     tol: f64,
 ) {
-    if let Some((d, scale)) = parity_scaled(graph, weights, opts, &SessionOptions::default(), test)
-    {
-        assert!(
-            d <= tol * scale.max(1.0),
-            "{test}: max abs diff {d:e} (output scale {scale:e}, opset {})",
-            opts.opset
-        );
-    }
+    let (d, scale) = parity_scaled(graph, weights, opts, &SessionOptions::default(), test);
+    assert!(
+        d <= tol * scale.max(1.0),
+        "{test}: max abs diff {d:e} (output scale {scale:e}, opset {})",
+        opts.opset
+    );
 }
 
 #[test]
 fn seed_cnn_matches_reference() {
-    let Some(d) = parity(
+    let d = parity(
         &seed_cnn(),
         &ExportOptions::default(),
         &SessionOptions::default(),
         "seed_cnn_matches_reference",
-    ) else {
-        return;
-    };
+    );
     assert!(d < TOL, "max abs diff {d}");
 }
 
@@ -121,14 +111,12 @@ fn variant_cnn_matches_reference_at_every_optimization_level() {
             optimization,
             ..SessionOptions::default()
         };
-        let Some(d) = parity(
+        let d = parity(
             &variant_cnn(),
             &ExportOptions::default(),
             &sess,
             "variant_cnn",
-        ) else {
-            return;
-        };
+        );
         assert!(d < TOL, "{optimization:?}: max abs diff {d}");
     }
 }
@@ -141,31 +129,25 @@ fn normalization_and_softmax_inside_the_graph() {
         normalize: Some((vec![0.4, 0.5, 0.6], vec![0.2, 0.25, 0.3])),
         ..ExportOptions::default()
     };
-    let Some(d) = parity(
+    let d = parity(
         &variant_cnn(),
         &opts,
         &SessionOptions::default(),
         "normalization_and_softmax",
-    ) else {
-        return;
-    };
+    );
     assert!(d < 1e-5, "max abs diff {d}");
     let opts21 = ExportOptions {
         opset: 21,
         normalize: Some((vec![0.3], vec![0.4])),
         ..opts
     };
-    let Some(d) = parity(&seed_cnn(), &opts21, &SessionOptions::default(), "opset 21") else {
-        return;
-    };
+    let d = parity(&seed_cnn(), &opts21, &SessionOptions::default(), "opset 21");
     assert!(d < 1e-5, "max abs diff {d}");
 }
 
 #[test]
 fn batch_axis_is_dynamic_and_input_shape_is_checked() {
-    let Some(rt) = runtime_or_skip("batch_axis_is_dynamic") else {
-        return;
-    };
+    let rt = runtime();
     let g = seed_cnn();
     let w = Weights::pseudo_random(&g, 3);
     let model = rt
@@ -199,9 +181,7 @@ fn batch_axis_is_dynamic_and_input_shape_is_checked() {
 /// time and gives the dynamic model's answers.
 #[test]
 fn a_fixed_batch_model_runs_any_batch_in_chunks() {
-    let Some(rt) = runtime_or_skip("a_fixed_batch_model_runs_any_batch_in_chunks") else {
-        return;
-    };
+    let rt = runtime();
     let g = seed_cnn();
     let w = Weights::pseudo_random(&g, 3);
     let load = |opts: &ExportOptions| {
@@ -233,9 +213,6 @@ fn a_fixed_batch_model_runs_any_batch_in_chunks() {
 
 #[test]
 fn verify_against_saved_reference_file() {
-    if runtime_or_skip("verify_against_saved_reference_file").is_none() {
-        return;
-    }
     let dir = tempfile::tempdir().expect("tempdir");
     let g = variant_cnn();
     let w = Weights::pseudo_random(&g, 5);
@@ -275,7 +252,7 @@ fn verify_against_saved_reference_file() {
     // A perturbed reference is caught, at the perturbed element.
     let mut wrong = reference.output.clone();
     wrong[[2, 3]] += 0.5;
-    let rt = runtime_or_skip("verify").expect("loaded above");
+    let rt = runtime();
     let model = rt
         .load_file(&onnx_path, &SessionOptions::default())
         .expect("load");
@@ -294,14 +271,7 @@ fn verify_against_saved_reference_file() {
 
 #[test]
 fn onnx_checker_accepts_exported_models() {
-    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.ronin/venv/bin/python");
-    if !python.is_file() {
-        eprintln!(
-            "SKIPPED onnx_checker_accepts_exported_models: no Python venv at {} (run `bash .ci/setup.sh`)",
-            python.display()
-        );
-        return;
-    }
+    let python = venv_python();
     let dir = tempfile::tempdir().expect("tempdir");
     let opts = ExportOptions {
         softmax: true,

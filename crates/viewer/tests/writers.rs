@@ -30,10 +30,15 @@ fn reads_what_tensorboard_rs_writes() {
     assert_eq!(log.series["train/acc"][3].value, f64::from(3.0f32 * 0.1));
 }
 
-/// The workspace's Python venv with `tensorboard` installed, if it is there.
-fn venv_python() -> Option<PathBuf> {
+/// The workspace's Python venv with `tensorboard` installed (`bash .ci/setup.sh` makes it).
+fn venv_python() -> PathBuf {
     let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.ronin/venv/bin/python");
-    python.exists().then_some(python)
+    assert!(
+        python.exists(),
+        "no Python venv at {} (run `bash .ci/setup.sh`)",
+        python.display()
+    );
+    python
 }
 
 /// TensorBoard's own writer (no TensorFlow or torch needed): a `simple_value`, a
@@ -67,10 +72,7 @@ w.close()
 
 #[test]
 fn reads_what_tensorboards_python_writer_writes() {
-    let Some(python) = venv_python() else {
-        println!("skipped: no .ronin/venv/bin/python with tensorboard installed");
-        return;
-    };
+    let python = venv_python();
     let dir = tempfile::tempdir().expect("tempdir");
     let out = Command::new(&python)
         .arg("-c")

@@ -6,7 +6,7 @@
 pub mod naive;
 
 use ndarray::Array4;
-use ronin_export::{ExportError, Runtime};
+use ronin_export::Runtime;
 use ronin_spec::ModelGraph;
 use ronin_spec::graph::build_graph;
 use ronin_spec::layer::{LayerSpec as L, Padding, Size2};
@@ -137,18 +137,22 @@ pub fn input(n: usize, shape: &[usize], seed: u64) -> Array4<f32> {
     })
 }
 
-/// The ONNX Runtime, or `None` (with a message) when its library file is absent.
-/// Any other failure to load it fails the test.
-pub fn runtime_or_skip(test: &str) -> Option<Runtime> {
-    match Runtime::global() {
-        Ok(rt) => Some(rt),
-        Err(ExportError::DylibMissing { path }) => {
-            eprintln!(
-                "SKIPPED {test}: ONNX Runtime library not found at {} (run `bash .ci/setup.sh`)",
-                path.display()
-            );
-            None
-        }
-        Err(e) => panic!("ONNX Runtime failed to load: {e}"),
-    }
+/// The ONNX Runtime; a test that needs it fails, saying how to install it, when it is
+/// not there.
+pub fn runtime() -> Runtime {
+    Runtime::global()
+        .unwrap_or_else(|e| panic!("ONNX Runtime is needed: {e} (run `bash .ci/setup.sh`)"))
+}
+
+/// The set-up's Python venv (onnx, onnxruntime); a test that needs it fails, saying how
+/// to make it, when it is not there.
+pub fn venv_python() -> std::path::PathBuf {
+    let python =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.ronin/venv/bin/python");
+    assert!(
+        python.is_file(),
+        "no Python venv at {} (run `bash .ci/setup.sh`)",
+        python.display()
+    );
+    python
 }

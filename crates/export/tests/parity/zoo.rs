@@ -85,15 +85,7 @@ fn nin_and_lenet5() {
 
 #[test]
 fn onnx_checker_accepts_every_preset() {
-    let python =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.ronin/venv/bin/python");
-    if !python.is_file() {
-        eprintln!(
-            "SKIPPED onnx_checker_accepts_every_preset: no Python venv at {} (run `bash .ci/setup.sh`)",
-            python.display()
-        );
-        return;
-    }
+    let python = crate::common::venv_python();
     let dir = tempfile::tempdir().expect("tempdir");
     let mut paths = Vec::new();
     for model in ALL {
