@@ -98,12 +98,46 @@ fn export_and_predict_refuse_what_is_not_there() {
         tmp.path(),
         &["predict", model.to_str().expect("utf-8"), "x.png"],
     );
-    assert_eq!(out.status.code(), Some(1));
+    // Invalid input, nothing predicted: exit 2.
+    assert_eq!(out.status.code(), Some(2));
     assert!(
         stderr(&out).contains("needs its manifest"),
         "{}",
         stderr(&out)
     );
+}
+
+#[test]
+fn predict_reads_every_input_before_predicting_and_says_what_is_wrong() {
+    require_data();
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let exp = tmp.path().join("experiments");
+    let run = train_quick(&exp, "pipelines/mnist_cnn.ron", 1, 64, &[]);
+    let model = tmp.path().join("m.onnx");
+    export_run(&exp, &run, &model, &[]);
+    let model_s = model.to_str().expect("utf-8");
+    let image = ".ronin/data/mnist_png/test/3";
+
+    // A good input, then a missing one: nothing is printed, exit 2, the file named.
+    let out = ronin(&exp, &["predict", model_s, image, "missing.png"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stdout(&out).is_empty(), "{}", stdout(&out));
+    assert!(stderr(&out).contains("missing.png"), "{}", stderr(&out));
+
+    // A file that is not ONNX, with a manifest beside it: named, with the fix.
+    let fake = tmp.path().join("fake.onnx");
+    std::fs::write(&fake, b"not protobuf at all").expect("write");
+    std::fs::copy(model.with_extension("json"), fake.with_extension("json")).expect("copy");
+    let out = ronin(&exp, &["predict", fake.to_str().expect("utf-8"), image]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("fake.onnx is not a model ONNX Runtime can load")
+            && err.contains("ronin export"),
+        "{err}"
+    );
+
+    ok(&ronin(&exp, &["predict", model_s, image]));
 }
 
 #[test]
@@ -130,7 +164,7 @@ fn a_manifest_with_broken_normalization_is_refused_not_a_panic() {
             "1",
         ],
     );
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(
         err.contains("is inconsistent; export the model again") && err.contains("0 mean values"),

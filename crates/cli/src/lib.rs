@@ -105,11 +105,16 @@ pub fn report(result: anyhow::Result<ExitCode>) -> ExitCode {
     match result {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err}");
-            for cause in err.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
-            }
+            print_error(&err);
             ExitCode::from(exit::FAILED)
         }
+    }
+}
+
+/// `error: …` and one `  caused by: …` line per cause, on stderr.
+pub fn print_error(err: &anyhow::Error) {
+    eprintln!("error: {err}");
+    for cause in err.chain().skip(1) {
+        eprintln!("  caused by: {cause}");
     }
 }

@@ -79,6 +79,9 @@ pub enum ExportError {
     )]
     CudaFailed { device: i32, reason: String },
 
+    #[error("{} is not a model ONNX Runtime can load ({reason}); write it with `ronin export <run>`", path.display())]
+    NotAModel { path: PathBuf, reason: String },
+
     #[error("checkpoint weights do not match the model ({} problem(s)): {}", .0.len(), join_issues(.0))]
     Weights(Vec<WeightIssue>),
 

@@ -129,6 +129,13 @@ impl Runtime {
         let path = path.as_ref();
         let bytes = fs_err::read(path)?;
         self.load(&bytes, opts, &format!("load {}", path.display()))
+            .map_err(|e| match e {
+                ExportError::Ort { source, .. } => ExportError::NotAModel {
+                    path: path.to_owned(),
+                    reason: provider_message(source.message()),
+                },
+                other => other,
+            })
     }
 
     /// A session on the device `opts` asks for. `CudaIfAvailable` is the CPU with a CPU
@@ -215,6 +222,7 @@ fn provider_message(message: &str) -> String {
         .and_then(|at| message[at..].splitn(4, " : ").nth(3))
         .unwrap_or(message)
         .trim()
+        .trim_end_matches('.')
         .to_owned()
 }
 

@@ -148,13 +148,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Err(e @ (ExportError::NoCuda { .. } | ExportError::CudaFailed { .. })) => {
             return Err(e.into());
         }
-        Err(e) => {
-            return invalid(format!(
-                "{} is not a model ONNX Runtime can load: {}",
-                model_path.display(),
-                chain(&e)
-            ));
-        }
+        Err(e) => return invalid(chain(&e)),
     };
 
     note_placement(&model);

@@ -235,13 +235,50 @@ fn channel_normalization(m: &Manifest, channels: usize) -> anyhow::Result<Option
         .map(Some)
 }
 
+/// Exit codes: 0 when every input was predicted, [`crate::exit::INVALID`] when the model,
+/// its manifest, the labels or an input cannot be used (nothing is predicted: every input
+/// is read first), [`crate::exit::FAILED`] when running the model or writing fails.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let ready = match prepare(&args) {
+        Ok(ready) => ready,
+        Err(Refusal::Invalid(err)) => {
+            crate::print_error(&err);
+            return Ok(ExitCode::from(crate::exit::INVALID));
+        }
+        Err(Refusal::Failed(err)) => return Err(err),
+    };
+    predict(&args, ready)
+}
+
+/// Why nothing was predicted: unusable input, or a failure of the machine.
+enum Refusal {
+    Invalid(anyhow::Error),
+    Failed(anyhow::Error),
+}
+
+impl<E: Into<anyhow::Error>> From<E> for Refusal {
+    fn from(e: E) -> Self {
+        Refusal::Invalid(e.into())
+    }
+}
+
+/// Everything read and checked before the first prediction.
+struct Ready {
+    manifest: Manifest,
+    shape: [usize; 3],
+    model: ronin_export::OnnxModel,
+    labels: Option<Vec<u8>>,
+    normalization: Option<Vec<(f32, f32)>>,
+    inputs: Vec<(Vec<String>, Array4<f32>)>,
+}
+
+fn prepare(args: &Args) -> Result<Ready, Refusal> {
     let manifest_path = Manifest::path_for(&args.model);
     if !args.model.is_file() {
-        bail!(
+        return Err(Refusal::Invalid(anyhow::anyhow!(
             "{} does not exist; write one with `ronin export <run>`",
             args.model.display()
-        );
+        )));
     }
     let manifest = Manifest::read(&manifest_path).with_context(|| {
         format!(
@@ -251,13 +288,22 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         )
     })?;
     let shape = chw(&manifest)?;
-    let runtime = Runtime::global()?;
+    let runtime = Runtime::global().map_err(|e| Refusal::Failed(e.into()))?;
     let options = SessionOptions {
         intra_threads: args.threads,
         optimization: args.opt_level.into(),
         device: args.device,
     };
-    let model = runtime.load_file(&args.model, &options)?;
+    let model = match runtime.load_file(&args.model, &options) {
+        Ok(m) => m,
+        Err(
+            e @ (ronin_export::ExportError::NoCuda { .. }
+            | ronin_export::ExportError::CudaFailed { .. }),
+        ) => {
+            return Err(Refusal::Failed(e.into()));
+        }
+        Err(e) => return Err(e.into()),
+    };
     super::eval::note_placement(&model);
     let labels = match &args.labels {
         Some(p) => Some(ronin_data::idx::read_labels(p)?),
@@ -270,16 +316,38 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         )
     })?;
     if args.pseudo_label.is_some() && !(args.threshold > 0.0 && args.threshold <= 1.0) {
-        eprintln!(
-            "error: --threshold must be a probability in (0, 1], found {}",
+        return Err(Refusal::Invalid(anyhow::anyhow!(
+            "--threshold must be a probability in (0, 1], found {}",
             args.threshold
-        );
-        return Ok(ExitCode::from(crate::exit::INVALID));
+        )));
     }
+    let inputs = args
+        .inputs
+        .iter()
+        .map(|input| load_inputs(input, shape, args.limit, manifest.input_policy))
+        .collect::<anyhow::Result<_>>()?;
+    Ok(Ready {
+        manifest,
+        shape,
+        model,
+        labels,
+        normalization,
+        inputs,
+    })
+}
+
+fn predict(args: &Args, ready: Ready) -> anyhow::Result<ExitCode> {
+    let Ready {
+        manifest,
+        shape,
+        model,
+        labels,
+        normalization,
+        inputs,
+    } = ready;
     let mut pseudo = args.pseudo_label.as_ref().map(|_| PseudoLabels::default());
     let (mut correct, mut total) = (0usize, 0usize);
-    for input in &args.inputs {
-        let (names, mut batch) = load_inputs(input, shape, args.limit, manifest.input_policy)?;
+    for (names, mut batch) in inputs {
         let raw = pseudo.as_ref().map(|_| batch.clone());
         if let Some(per_channel) = &normalization {
             for (mut plane, &(m, sd)) in batch.axis_iter_mut(Axis(1)).zip(per_channel) {
