@@ -137,7 +137,37 @@ fn predict_reads_every_input_before_predicting_and_says_what_is_wrong() {
         "{err}"
     );
 
+    // A folder holding a `.png` that is not an image: refused from its header, exit 2.
+    let folder = tmp.path().join("folder");
+    std::fs::create_dir(&folder).expect("mkdir");
+    let mut digits: Vec<_> = std::fs::read_dir(repo().join(image))
+        .expect("the set-up's PNG digits")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    digits.sort();
+    let png = std::fs::read(&digits[0]).expect("a test digit");
+    std::fs::write(folder.join("a.png"), &png).expect("write");
+    std::fs::write(folder.join("b.png"), b"text, not pixels").expect("write");
+    let folder_s = folder.to_str().expect("utf-8");
+    let out = ronin(&exp, &["predict", model_s, folder_s]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stdout(&out).is_empty(), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("b.png is neither an image"),
+        "{}",
+        stderr(&out)
+    );
+
+    // A PNG whose header is whole but whose pixels are cut off fails when it is decoded,
+    // naming the file: exit 1.
+    std::fs::write(folder.join("b.png"), &png[..60]).expect("write");
+    let out = ronin(&exp, &["predict", model_s, folder_s]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("b.png"), "{}", stderr(&out));
+
+    std::fs::remove_file(folder.join("b.png")).expect("remove");
     ok(&ronin(&exp, &["predict", model_s, image]));
+    ok(&ronin(&exp, &["predict", model_s, folder_s]));
 }
 
 #[test]

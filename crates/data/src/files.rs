@@ -154,16 +154,42 @@ fn header(path: &Path) -> Result<(usize, usize), DataError> {
     Ok((h as usize, w as usize))
 }
 
+/// An image file's size and colour channels (alpha not counted), from its header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImageHeader {
+    pub width: usize,
+    pub height: usize,
+    pub channels: usize,
+}
+
+/// Reads `path`'s header (PNG, JPEG, BMP) without decoding its pixels.
+pub fn image_header(path: &Path) -> Result<ImageHeader, DataError> {
+    use image::ImageDecoder;
+    let bad = |source| DataError::ImageHeader {
+        path: path.to_owned(),
+        source,
+    };
+    let decoder = ImageReader::open(path)?
+        .with_guessed_format()
+        .map_err(|e| bad(image::ImageError::IoError(e)))?
+        .into_decoder()
+        .map_err(bad)?;
+    let (w, h) = decoder.dimensions();
+    let colour = decoder.color_type();
+    Ok(ImageHeader {
+        width: w as usize,
+        height: h as usize,
+        channels: usize::from(colour.channel_count()) - usize::from(colour.has_alpha()),
+    })
+}
+
 /// Decodes `path`, converts it to `color` and resizes it to `shape`'s height and width
-/// (triangle filter) when it differs.
+/// (triangle filter) when it differs: what a folder or CSV source does to each image, for
+/// `ronin predict` to prepare images as the model's training data was.
 ///
 /// # Shapes
 /// Returns `[C, H, W]` bytes of `shape`.
-pub(crate) fn decode(
-    path: &Path,
-    color: ColorSpec,
-    shape: [usize; 3],
-) -> Result<Vec<u8>, DataError> {
+pub fn decode(path: &Path, color: ColorSpec, shape: [usize; 3]) -> Result<Vec<u8>, DataError> {
     let bad = |source| DataError::Decode {
         path: path.to_owned(),
         source,

@@ -27,7 +27,7 @@ pub use batch::{Batch, SampleStep, dataset_batch};
 pub use build::{DataBundle, Part, build};
 pub use dataset::{Dataset, Images, read_class_names};
 pub use error::DataError;
-pub use files::ImageFiles;
+pub use files::{ImageFiles, ImageHeader, decode as decode_image, image_header};
 pub use loader::{EpochIter, Loader, LoaderOptions};
 pub use normalize::Normalization;
 pub use rng::{derive_seed, sample_rng, shuffle};

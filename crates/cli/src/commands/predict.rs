@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use ndarray::{Array4, Axis, s};
+use ndarray::{Array4, Axis};
 use ronin_export::{InputPolicy, Manifest, ManifestDim, Runtime, SessionOptions};
+use ronin_spec::ColorSpec;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -67,54 +68,112 @@ fn chw(m: &Manifest) -> anyhow::Result<[usize; 3]> {
     }
 }
 
-/// Named inputs as normalised (N, C, H, W) floats.
-fn load_inputs(
-    path: &Path,
-    shape: [usize; 3],
-    limit: Option<usize>,
-    policy: InputPolicy,
-) -> anyhow::Result<(Vec<String>, Array4<f32>)> {
-    let [c, h, w] = shape;
-    if path.is_dir() {
-        return load_folder(path, shape, policy);
-    }
-    let head = {
-        use std::io::Read;
-        let mut buf = [0u8; 3];
-        let mut f = fs_err::File::open(path)?;
-        let n = f.read(&mut buf)?;
-        buf[..n].to_vec()
-    };
-    let is_idx = head.len() == 3
-        && ((head[0] == 0 && head[1] == 0 && head[2] == 8) || (head[0] == 0x1f && head[1] == 0x8b));
-    if is_idx {
-        let images = ronin_data::idx::read_images(path)?;
-        if images.shape != shape {
-            bail!(
-                "{}: images are {:?} but the model takes {:?}",
-                path.display(),
-                images.shape,
-                shape
-            );
+/// One command-line input: its examples' names and where their pixels come from. Only
+/// headers are read up front; pixels are decoded chunk by chunk while predicting.
+struct Input {
+    names: Vec<String>,
+    pixels: Pixels,
+}
+
+enum Pixels {
+    /// An IDX file's images (the first `names.len()`), as bytes.
+    Idx(ronin_data::idx::IdxImages),
+    /// Image files, decoded as a folder source decodes them for training.
+    Files(Vec<PathBuf>),
+}
+
+impl Input {
+    /// A folder (every PNG/JPEG/BMP under it, in path order), an IDX file (its first
+    /// `limit` images) or one image file, checked against the model's `shape` and the
+    /// manifest's `policy` from their headers.
+    fn scan(
+        path: &Path,
+        shape: [usize; 3],
+        limit: Option<usize>,
+        policy: InputPolicy,
+    ) -> anyhow::Result<Self> {
+        if path.is_dir() {
+            let files = image_files(path)?;
+            check_headers(&files, shape, policy, Some(path))?;
+            return Ok(Self::files(files));
         }
-        let n = limit.map_or(images.count, |l| l.min(images.count));
-        let px = &images.pixels[..n * c * h * w];
-        let arr = Array4::from_shape_vec(
-            (n, c, h, w),
-            px.iter().map(|&b| f32::from(b) / 255.0).collect(),
-        )?;
-        let names = (0..n).map(|i| format!("{}#{i}", path.display())).collect();
-        return Ok((names, arr));
+        let head = {
+            use std::io::Read;
+            let mut buf = [0u8; 3];
+            let mut f = fs_err::File::open(path)?;
+            let n = f.read(&mut buf)?;
+            buf[..n].to_vec()
+        };
+        let is_idx = head.len() == 3
+            && ((head[0] == 0 && head[1] == 0 && head[2] == 8)
+                || (head[0] == 0x1f && head[1] == 0x8b));
+        if is_idx {
+            let images = ronin_data::idx::read_images(path)?;
+            if images.shape != shape {
+                bail!(
+                    "{}: images are {:?} but the model takes {:?}",
+                    path.display(),
+                    images.shape,
+                    shape
+                );
+            }
+            let n = limit.map_or(images.count, |l| l.min(images.count));
+            let names = (0..n).map(|i| format!("{}#{i}", path.display())).collect();
+            return Ok(Self {
+                names,
+                pixels: Pixels::Idx(images),
+            });
+        }
+        let files = vec![path.to_owned()];
+        check_headers(&files, shape, policy, None)?;
+        Ok(Self::files(files))
     }
-    load_image(path, shape, policy)
+
+    fn files(files: Vec<PathBuf>) -> Self {
+        Self {
+            names: files.iter().map(|f| f.display().to_string()).collect(),
+            pixels: Pixels::Files(files),
+        }
+    }
+
+    /// Examples `range` as the model's input, pixels in [0, 1].
+    ///
+    /// # Shapes
+    /// Returns `[range.len(), C, H, W]` of `shape`.
+    fn batch(
+        &self,
+        range: std::ops::Range<usize>,
+        shape: [usize; 3],
+    ) -> anyhow::Result<Array4<f32>> {
+        let [c, h, w] = shape;
+        let per = c * h * w;
+        let n = range.len();
+        let bytes: Vec<u8> = match &self.pixels {
+            Pixels::Idx(images) => images.pixels[range.start * per..range.end * per].to_vec(),
+            Pixels::Files(files) => {
+                let colour = match c {
+                    1 => ColorSpec::Grayscale,
+                    3 => ColorSpec::Rgb,
+                    other => bail!(
+                        "the model takes {other} channels; only 1 (grayscale) and 3 (RGB) images are supported"
+                    ),
+                };
+                let mut out = Vec::with_capacity(n * per);
+                for f in &files[range] {
+                    out.extend(ronin_data::decode_image(f, colour, shape)?);
+                }
+                out
+            }
+        };
+        Ok(Array4::from_shape_vec(
+            (n, c, h, w),
+            bytes.into_iter().map(|b| f32::from(b) / 255.0).collect(),
+        )?)
+    }
 }
 
 /// Every PNG/JPEG/BMP under `dir`, in path order.
-fn load_folder(
-    dir: &Path,
-    shape: [usize; 3],
-    policy: InputPolicy,
-) -> anyhow::Result<(Vec<String>, Array4<f32>)> {
+fn image_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -133,80 +192,61 @@ fn load_folder(
     if files.is_empty() {
         bail!("{} holds no PNG, JPEG or BMP image", dir.display());
     }
-    let mut names = Vec::with_capacity(files.len());
-    let mut arrays = Vec::with_capacity(files.len());
-    for f in &files {
-        let (n, a) = load_image(f, shape, policy)?;
-        names.extend(n);
-        arrays.push(a);
-    }
-    let views: Vec<_> = arrays.iter().map(|a| a.view()).collect();
-    Ok((names, ndarray::concatenate(Axis(0), &views)?))
+    Ok(files)
 }
 
-/// One image as the model's input. Under [`InputPolicy::Bilinear`] it is resized to the
-/// model's size (triangle filter) and converted to its channels (colour → gray by ITU-R
-/// 601-2 luma as PIL's `convert("L")`, gray → RGB by repetition); under
-/// [`InputPolicy::Refuse`] another size or channel count is an error. Alpha is dropped.
-fn load_image(
-    path: &Path,
+/// Reads every file's header: each must be an image, and of the model's size and channels
+/// under [`InputPolicy::Refuse`]. Under [`InputPolicy::Bilinear`] another size is resized
+/// (triangle filter) and another channel count converted (colour → gray by ITU-R 601-2
+/// luma as PIL's `convert("L")`, gray → RGB by repetition) when decoded, with a note.
+fn check_headers(
+    files: &[PathBuf],
     shape: [usize; 3],
     policy: InputPolicy,
-) -> anyhow::Result<(Vec<String>, Array4<f32>)> {
+    folder: Option<&Path>,
+) -> anyhow::Result<()> {
     let [c, h, w] = shape;
-    let img = image::open(path).with_context(|| {
-        format!(
-            "{} is neither an image ronin can read (PNG, JPEG, BMP) nor an IDX file",
-            path.display()
-        )
-    })?;
-    let colour = img.color();
-    let channels = usize::from(colour.channel_count()) - usize::from(colour.has_alpha());
-    let size = (img.width(), img.height());
-    if policy == InputPolicy::Refuse && (size != (w as u32, h as u32) || channels != c) {
-        bail!(
-            "{} is {}×{} with {channels} channel(s), but the model takes {w}×{h} with {c} channel(s) and its manifest's input_policy is \"refuse\"; convert the image first, or export with `export: (resize: Bilinear)` to let ronin resize it",
-            path.display(),
-            size.0,
-            size.1
-        );
-    }
-    let img = if size != (w as u32, h as u32) {
-        eprintln!(
-            "note: {} is {}×{}; resized to {w}×{h}",
-            path.display(),
-            size.0,
-            size.1
-        );
-        img.resize_exact(w as u32, h as u32, image::imageops::FilterType::Triangle)
-    } else {
-        img
-    };
-    let pixels: Vec<u8> = match c {
-        1 if channels == 1 => img.to_luma8().into_raw(),
-        1 => img.to_rgb8().pixels().map(|p| luma_601(p.0)).collect(),
-        3 => {
-            // HWC → CHW; a gray image's one channel repeated.
-            let rgb = img.to_rgb8().into_raw();
-            (0..3)
-                .flat_map(|ch| rgb.iter().skip(ch).step_by(3).copied().collect::<Vec<_>>())
-                .collect()
+    let mut resized = Vec::new();
+    for f in files {
+        let head = ronin_data::image_header(f).with_context(|| {
+            format!(
+                "{} is neither an image ronin can read (PNG, JPEG, BMP) nor an IDX file",
+                f.display()
+            )
+        })?;
+        let same_size = (head.width, head.height) == (w, h);
+        if policy == InputPolicy::Refuse && (!same_size || head.channels != c) {
+            bail!(
+                "{} is {}×{} with {} channel(s), but the model takes {w}×{h} with {c} channel(s) and its manifest's input_policy is \"refuse\"; convert the image first, or export with `export: (resize: Bilinear)` to let ronin resize it",
+                f.display(),
+                head.width,
+                head.height,
+                head.channels
+            );
         }
-        other => bail!(
-            "the model takes {other} channels; only 1 (grayscale) and 3 (RGB) images are supported"
+        if !same_size {
+            resized.push((f, head));
+        }
+    }
+    match (folder, resized.as_slice()) {
+        (_, []) => {}
+        (None, [(f, head)]) => eprintln!(
+            "note: {} is {}×{}; resized to {w}×{h}",
+            f.display(),
+            head.width,
+            head.height
         ),
-    };
-    let arr = Array4::from_shape_vec(
-        (1, c, h, w),
-        pixels.into_iter().map(|b| f32::from(b) / 255.0).collect(),
-    )?;
-    Ok((vec![path.display().to_string()], arr))
-}
-
-/// ITU-R 601-2 luma with PIL's integer rounding: `L = R·299/1000 + G·587/1000 + B·114/1000`.
-fn luma_601([r, g, b]: [u8; 3]) -> u8 {
-    let l = u32::from(r) * 19_595 + u32::from(g) * 38_470 + u32::from(b) * 7_471 + 0x8000;
-    (l >> 16) as u8
+        (_, [(first, head), ..]) => eprintln!(
+            "note: {} of the {} images of {} are not {w}×{h} and are resized (the first, {}, is {}×{})",
+            resized.len(),
+            files.len(),
+            folder.map_or_else(|| "the input".to_owned(), |d| d.display().to_string()),
+            first.display(),
+            head.width,
+            head.height
+        ),
+    }
+    Ok(())
 }
 
 /// (mean, std) for each of `channels`, when the caller must normalize (not in the graph).
@@ -269,7 +309,7 @@ struct Ready {
     model: ronin_export::OnnxModel,
     labels: Option<Vec<u8>>,
     normalization: Option<Vec<(f32, f32)>>,
-    inputs: Vec<(Vec<String>, Array4<f32>)>,
+    inputs: Vec<Input>,
 }
 
 fn prepare(args: &Args) -> Result<Ready, Refusal> {
@@ -324,7 +364,7 @@ fn prepare(args: &Args) -> Result<Ready, Refusal> {
     let inputs = args
         .inputs
         .iter()
-        .map(|input| load_inputs(input, shape, args.limit, manifest.input_policy))
+        .map(|input| Input::scan(input, shape, args.limit, manifest.input_policy))
         .collect::<anyhow::Result<_>>()?;
     Ok(Ready {
         manifest,
@@ -347,16 +387,18 @@ fn predict(args: &Args, ready: Ready) -> anyhow::Result<ExitCode> {
     } = ready;
     let mut pseudo = args.pseudo_label.as_ref().map(|_| PseudoLabels::default());
     let (mut correct, mut total) = (0usize, 0usize);
-    for (names, mut batch) in inputs {
-        let raw = pseudo.as_ref().map(|_| batch.clone());
-        if let Some(per_channel) = &normalization {
-            for (mut plane, &(m, sd)) in batch.axis_iter_mut(Axis(1)).zip(per_channel) {
-                plane.mapv_inplace(|v| (v - m) / sd);
-            }
-        }
+    for input in inputs {
+        let names = &input.names;
         for start in (0..names.len()).step_by(CHUNK) {
             let end = (start + CHUNK).min(names.len());
-            let scores = model.run(batch.slice(s![start..end, .., .., ..]))?;
+            let mut batch = input.batch(start..end, shape)?;
+            let raw = pseudo.as_ref().map(|_| batch.clone());
+            if let Some(per_channel) = &normalization {
+                for (mut plane, &(m, sd)) in batch.axis_iter_mut(Axis(1)).zip(per_channel) {
+                    plane.mapv_inplace(|v| (v - m) / sd);
+                }
+            }
+            let scores = model.run(batch.view())?;
             let tops =
                 ronin_export::top_k_batch(scores.view(), args.top_k, manifest.softmax_in_graph);
             for (i, top) in tops.iter().enumerate() {
@@ -377,7 +419,7 @@ fn predict(args: &Args, ready: Ready) -> anyhow::Result<ExitCode> {
                 {
                     p.offer(
                         name,
-                        raw.index_axis(Axis(0), start + i),
+                        raw.index_axis(Axis(0), i),
                         best,
                         prob,
                         args.threshold,
@@ -571,20 +613,5 @@ impl PseudoLabels {
             labels_path.display()
         );
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn luma_is_pils() {
-        // PIL: Image.new("RGB", (1, 1), c).convert("L").getpixel((0, 0))
-        assert_eq!(luma_601([255, 0, 0]), 76);
-        assert_eq!(luma_601([0, 255, 0]), 150);
-        assert_eq!(luma_601([0, 0, 255]), 29);
-        assert_eq!(luma_601([255, 255, 255]), 255);
-        assert_eq!(luma_601([10, 200, 30]), 124);
     }
 }
