@@ -246,3 +246,87 @@ fn eval_refuses_bad_models_naming_the_file() {
         "{err}"
     );
 }
+
+/// `ronin eval MODEL --data ARG --json` (no `--set`), parsed, for folders and sources.
+fn eval_source_json(tmp: &Path, model: &Path, data: &str) -> serde_json::Value {
+    let out = ronin(
+        &tmp.join("experiments"),
+        &[
+            "eval",
+            model.to_str().expect("utf-8"),
+            "--data",
+            data,
+            "--json",
+        ],
+    );
+    ok(&out);
+    serde_json::from_str(stdout(&out).trim()).expect("one JSON object")
+}
+
+#[test]
+fn eval_scores_a_folder_or_a_source_with_the_manifests_classes() {
+    require_data();
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let (model, _) = train_and_export(tmp.path(), "pipelines/mnist_cnn.ron", "cnn", &[]);
+    let exp = tmp.path().join("experiments");
+    let model_s = model.to_str().expect("utf-8");
+
+    // A folder of class subfolders: every image, labelled by its folder's class name,
+    // the very count of images predict finds right in it.
+    let folder = ".ronin/data/mnist_png/test";
+    let eval = eval_source_json(tmp.path(), &model, folder);
+    assert_eq!(eval["split"], "all");
+    let out = ronin(&exp, &["predict", model_s, folder, "--json", "-k", "1"]);
+    ok(&out);
+    let (mut right, mut seen) = (0, 0);
+    for line in stdout(&out).lines() {
+        let v: serde_json::Value = serde_json::from_str(line).expect("JSON line");
+        let input = v["input"].as_str().expect("input");
+        let class = Path::new(input)
+            .parent()
+            .and_then(Path::file_name)
+            .expect("a class folder");
+        seen += 1;
+        right += usize::from(v["top"][0]["class"].as_str() == class.to_str());
+    }
+    assert_eq!(number(&eval, "examples"), seen as f64, "{eval}");
+    assert_eq!(number(&eval, "correct"), right as f64, "{eval}");
+
+    // An IDX source: all 10,000 digits, the accuracy predict --labels measures.
+    let idx = ".ronin/data/mnist/images-idx3-ubyte";
+    let labels = ".ronin/data/mnist/labels-idx1-ubyte";
+    let source = format!("Idx(images: \"{idx}\", labels: \"{labels}\")");
+    let eval = eval_source_json(tmp.path(), &model, &source);
+    let out = ronin(
+        &exp,
+        &["predict", model_s, idx, "--labels", labels, "-k", "1"],
+    );
+    ok(&out);
+    let line = stderr(&out)
+        .lines()
+        .find(|l| l.starts_with("accuracy: "))
+        .map(str::to_owned)
+        .expect("predict prints its accuracy");
+    let counts = format!("({}/{})", eval["correct"], eval["examples"]);
+    assert!(line.ends_with(&counts), "predict: {line}, eval: {eval}");
+
+    // A source that does not parse, and one whose files are not there: exit 2, named.
+    let bad = ronin(&exp, &["eval", model_s, "--data", "Idx(images: \"x\")"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
+    assert!(
+        stderr(&bad).contains("missing field named `labels`"),
+        "{}",
+        stderr(&bad)
+    );
+    let gone = ronin(
+        &exp,
+        &[
+            "eval",
+            model_s,
+            "--data",
+            "ImageFolder(root: \"no/such/dir\")",
+        ],
+    );
+    assert_eq!(gone.status.code(), Some(2), "{}", stderr(&gone));
+    assert!(stderr(&gone).contains("no/such/dir"), "{}", stderr(&gone));
+}

@@ -8,10 +8,10 @@ use std::time::Instant;
 use anyhow::Context;
 use ronin_data::{DataBundle, Normalization, Part};
 use ronin_export::{
-    ExecutionDevice, ExportError, Manifest, ManifestDim, OnnxModel, OptimizationLevel,
+    ExecutionDevice, ExportError, InputPolicy, Manifest, ManifestDim, OnnxModel, OptimizationLevel,
     PROBABILITIES_NAME, Placement, Runtime, Scores, SessionOptions,
 };
-use ronin_spec::Override;
+use ronin_spec::{ColorSpec, DataSpec, NormalizeSpec, OnCorrupt, Override, SourceSpec, SplitSpec};
 
 /// Examples per ONNX Runtime call.
 const BATCH: usize = 256;
@@ -20,10 +20,15 @@ const BATCH: usize = 256;
 pub struct Args {
     /// The exported model (`ronin export`); its manifest `<model>.json` must lie beside it.
     model: PathBuf,
-    /// The pipeline whose data (source, split, seed, limit) to evaluate on.
-    #[arg(long, value_name = "PIPELINE")]
+    /// What to evaluate on: a pipeline file (its data's source, split, seed and limit), a
+    /// folder of class subfolders (every image in it), or a data source in the pipeline
+    /// language, e.g. `'Idx(images: "t10k-images.idx", labels: "t10k-labels.idx")'` or
+    /// `'Csv(file: "photos/labels.csv")'` (every example of its files; its `test` files
+    /// when it names them). A folder or source is labelled by the manifest's class names
+    /// and read at the model's size and channels.
+    #[arg(long, value_name = "PIPELINE|FOLDER|SOURCE")]
     data: PathBuf,
-    /// Which split of the pipeline's data.
+    /// Which split of the pipeline's data (a pipeline only).
     #[arg(long, value_enum, default_value = "test")]
     split: Split,
     /// Change one value of the pipeline before building its data, e.g.
@@ -167,15 +172,42 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         ));
     }
 
-    let pipeline = match super::load_pipeline(&args.data, &args.set) {
-        Ok(p) => p,
-        Err(e) => {
-            super::print_spec_error(&e);
-            return Ok(ExitCode::from(crate::exit::INVALID));
+    let (data, part, from_pipeline) = match source_spec(&args.data, &manifest, model_chw) {
+        Some(Err(message)) => return invalid(message),
+        Some(Ok(spec)) => {
+            if !args.set.is_empty() {
+                return invalid("--set changes a pipeline; --data here is a source".into());
+            }
+            let part = if spec.source.has_test_files() {
+                Part::Test
+            } else {
+                Part::Train
+            };
+            let data = match ronin_data::build(&spec, 0) {
+                Ok(d) => d,
+                Err(e) => {
+                    return invalid(format!(
+                        "cannot read {}: {}",
+                        args.data.display(),
+                        chain(&e)
+                    ));
+                }
+            };
+            (data, part, false)
+        }
+        None => {
+            let pipeline = match super::load_pipeline(&args.data, &args.set) {
+                Ok(p) => p,
+                Err(e) => {
+                    super::print_spec_error(&e);
+                    return Ok(ExitCode::from(crate::exit::INVALID));
+                }
+            };
+            let data = ronin_data::build(&pipeline.file.data, pipeline.file.seed)
+                .with_context(|| format!("cannot build the data of {}", args.data.display()))?;
+            (data, Part::from(args.split), true)
         }
     };
-    let data = ronin_data::build(&pipeline.file.data, pipeline.file.seed)
-        .with_context(|| format!("cannot build the data of {}", args.data.display()))?;
     if data.shape() != model_chw {
         return invalid(format!(
             "{} takes images of {model_chw:?} (C, H, W, from {}), but the data of {} are {:?}; evaluate on the pipeline the model was trained with",
@@ -195,12 +227,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             data.classes.len()
         ));
     }
-    let normalization = match input_normalization(&manifest, &data, &manifest_path) {
+    let normalization = match input_normalization(&manifest, &data, &manifest_path, from_pipeline) {
         Ok(n) => n,
         Err(message) => return invalid(message),
     };
 
-    let part = Part::from(args.split);
     let indices = data.indices(part);
     if indices.is_empty() {
         return invalid(format!(
@@ -230,7 +261,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         scores.add(out.view(), &batch.labels.to_vec())?;
     }
     let seconds = started.elapsed().as_secs_f64();
-    report(&args, &manifest, part, &scores, seconds, model.placement())?;
+    // A source's examples are all of its files (or its test files): not a split of it.
+    let split = match (from_pipeline, part) {
+        (true, p) | (false, p @ Part::Test) => p.name(),
+        (false, _) => "all",
+    };
+    report(&args, &manifest, split, &scores, seconds, model.placement())?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -241,6 +277,7 @@ fn input_normalization(
     manifest: &Manifest,
     data: &DataBundle,
     manifest_path: &Path,
+    compare_with_pipeline: bool,
 ) -> Result<Normalization, String> {
     let channels = data.shape()[0];
     match &manifest.normalization {
@@ -250,8 +287,9 @@ fn input_normalization(
             let close = |a: &[f32], b: &[f32]| {
                 a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x - y).abs() <= 1e-6)
             };
-            if !close(&norm.mean, &data.normalization.mean)
-                || !close(&norm.std, &data.normalization.std)
+            if compare_with_pipeline
+                && (!close(&norm.mean, &data.normalization.mean)
+                    || !close(&norm.std, &data.normalization.std))
             {
                 eprintln!(
                     "note: the pipeline's normalization (mean {:?}, std {:?}) differs from the model's (mean {:?}, std {:?}, {}); using the model's",
@@ -266,6 +304,96 @@ fn input_normalization(
         }
         _ => Ok(Normalization::identity(channels)),
     }
+}
+
+/// `--data` as a folder of class subfolders or a data source in RON (`Idx(…)`,
+/// `ImageFolder(…)`, `Csv(…)`, `Cifar10(…)`…), as a data section holding every example
+/// in one part and labelled by the manifest's classes; `None` for a pipeline file.
+/// Images of a folder or CSV are read at the model's channels, and at its size when the
+/// manifest lets them be resized.
+fn source_spec(
+    data: &Path,
+    manifest: &Manifest,
+    [c, h, w]: [usize; 3],
+) -> Option<Result<DataSpec, String>> {
+    let text = data.to_string_lossy();
+    let source = if data.is_dir() {
+        SourceSpec::ImageFolder {
+            root: text.into_owned(),
+            test: None,
+            size: None,
+            color: ColorSpec::default(),
+            on_corrupt: OnCorrupt::default(),
+        }
+    } else if !data.exists()
+        && text.trim_start().starts_with(char::is_alphabetic)
+        && text.contains('(')
+    {
+        match ron::from_str::<SourceSpec>(&text) {
+            Ok(s) => s,
+            Err(e) => {
+                return Some(Err(format!(
+                    "--data {text} is neither a file nor a data source: {e}; write a source as in a pipeline's `data.source`, e.g. 'Idx(images: \"…\", labels: \"…\")'"
+                )));
+            }
+        }
+    } else {
+        return None;
+    };
+    let colour = if c == 1 {
+        ColorSpec::Grayscale
+    } else {
+        ColorSpec::Rgb
+    };
+    let resize = (manifest.input_policy == InputPolicy::Bilinear).then_some((h, w));
+    let source = match source {
+        SourceSpec::ImageFolder {
+            root,
+            test,
+            size,
+            on_corrupt,
+            ..
+        } => SourceSpec::ImageFolder {
+            root,
+            test,
+            size: size.or(resize),
+            color: colour,
+            on_corrupt,
+        },
+        SourceSpec::Csv {
+            file,
+            test,
+            root,
+            path_column,
+            label_column,
+            size,
+            on_corrupt,
+            ..
+        } => SourceSpec::Csv {
+            file,
+            test,
+            root,
+            path_column,
+            label_column,
+            size: size.or(resize),
+            color: colour,
+            on_corrupt,
+        },
+        other => other,
+    };
+    let mut spec: DataSpec = match ron::from_str("(source: Idx(images: \"\", labels: \"\"))") {
+        Ok(s) => s,
+        Err(e) => return Some(Err(format!("internal: the default data section: {e}"))),
+    };
+    spec.source = source;
+    spec.classes = Some(manifest.class_names.clone());
+    spec.split = SplitSpec {
+        validation: 0.0,
+        test: 0.0,
+        stratified: false,
+    };
+    spec.normalize = NormalizeSpec::None;
+    Some(Ok(spec))
 }
 
 fn chw(m: &Manifest) -> Option<[usize; 3]> {
@@ -293,7 +421,7 @@ fn chain(e: &dyn std::error::Error) -> String {
 fn report(
     args: &Args,
     manifest: &Manifest,
-    part: Part,
+    split: &str,
     scores: &Scores,
     seconds: f64,
     placement: &Placement,
@@ -304,7 +432,7 @@ fn report(
         let json = serde_json::json!({
             "model": args.model.display().to_string(),
             "data": args.data.display().to_string(),
-            "split": part.name(),
+            "split": split,
             "examples": scores.examples,
             "correct": scores.correct,
             "accuracy": scores.accuracy(),
@@ -324,13 +452,21 @@ fn report(
         println!("{}", serde_json::to_string(&json)?);
         return Ok(());
     }
-    println!(
-        "{} on the {} split of {}: {} examples",
-        args.model.display(),
-        part.name(),
-        args.data.display(),
-        scores.examples
-    );
+    if split == "all" {
+        println!(
+            "{} on {}: {} examples",
+            args.model.display(),
+            args.data.display(),
+            scores.examples
+        );
+    } else {
+        println!(
+            "{} on the {split} split of {}: {} examples",
+            args.model.display(),
+            args.data.display(),
+            scores.examples
+        );
+    }
     println!(
         "  accuracy        {:.4} ({}/{})",
         scores.accuracy(),
