@@ -165,6 +165,25 @@ fn predict_reads_every_input_before_predicting_and_says_what_is_wrong() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains("b.png"), "{}", stderr(&out));
 
+    // --labels labels one IDX input, and must cover it.
+    let idx = ".ronin/data/mnist/images-idx3-ubyte";
+    let fashion = ".ronin/data/fashion_mnist/train-images-idx3-ubyte";
+    let labels = ".ronin/data/mnist/labels-idx1-ubyte";
+    let two = ronin(&exp, &["predict", model_s, idx, idx, "--labels", labels]);
+    assert_eq!(two.status.code(), Some(2), "{}", stderr(&two));
+    assert!(
+        stderr(&two).contains("goes with one input"),
+        "{}",
+        stderr(&two)
+    );
+    let short = ronin(&exp, &["predict", model_s, fashion, "--labels", labels]);
+    assert_eq!(short.status.code(), Some(2), "{}", stderr(&short));
+    assert!(
+        stderr(&short).contains("holds 10000 labels for the 60000 images"),
+        "{}",
+        stderr(&short)
+    );
+
     std::fs::remove_file(folder.join("b.png")).expect("remove");
     ok(&ronin(&exp, &["predict", model_s, image]));
     ok(&ronin(&exp, &["predict", model_s, folder_s]));

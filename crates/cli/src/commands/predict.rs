@@ -23,7 +23,7 @@ pub struct Args {
     /// Predict at most N images of each IDX file.
     #[arg(long)]
     limit: Option<usize>,
-    /// IDX label file for an IDX input: also print the accuracy.
+    /// IDX label file for the one IDX input: also print the accuracy.
     #[arg(long)]
     labels: Option<PathBuf>,
     /// Print JSON lines instead of text.
@@ -361,11 +361,29 @@ fn prepare(args: &Args) -> Result<Ready, Refusal> {
             args.threshold
         )));
     }
-    let inputs = args
+    let inputs: Vec<Input> = args
         .inputs
         .iter()
         .map(|input| Input::scan(input, shape, args.limit, manifest.input_policy))
         .collect::<anyhow::Result<_>>()?;
+    if let (Some(labels), Some(path)) = (&labels, &args.labels) {
+        let [input] = inputs.as_slice() else {
+            return Err(Refusal::Invalid(anyhow::anyhow!(
+                "--labels {} goes with one input (the IDX images it labels), not {}",
+                path.display(),
+                inputs.len()
+            )));
+        };
+        if labels.len() < input.names.len() {
+            return Err(Refusal::Invalid(anyhow::anyhow!(
+                "--labels {} holds {} labels for the {} images of {}",
+                path.display(),
+                labels.len(),
+                input.names.len(),
+                args.inputs[0].display()
+            )));
+        }
+    }
     Ok(Ready {
         manifest,
         shape,
