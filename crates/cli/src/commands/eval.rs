@@ -203,8 +203,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     return Ok(ExitCode::from(crate::exit::INVALID));
                 }
             };
-            let data = ronin_data::build(&pipeline.file.data, pipeline.file.seed)
-                .with_context(|| format!("cannot build the data of {}", args.data.display()))?;
+            let data = match ronin_data::build(&pipeline.file.data, pipeline.file.seed) {
+                Ok(d) => d,
+                Err(e) => {
+                    return invalid(format!(
+                        "cannot build the data of {}: {}",
+                        args.data.display(),
+                        chain(&e)
+                    ));
+                }
+            };
             (data, Part::from(args.split), true)
         }
     };
