@@ -118,6 +118,17 @@ fn predict_reads_every_input_before_predicting_and_says_what_is_wrong() {
     let model_s = model.to_str().expect("utf-8");
     let image = ".ronin/data/mnist_png/test/3";
 
+    // A checkpoint the run does not have: the ones it has are listed.
+    let run_s = run.to_str().expect("utf-8");
+    let out = ronin(&exp, &["export", run_s, "--checkpoint", "epoch-9"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no checkpoint 'epoch-9'")
+            && stderr(&out).contains("it has best, last"),
+        "{}",
+        stderr(&out)
+    );
+
     // A good input, then a missing one: nothing is printed, exit 2, the file named.
     let out = ronin(&exp, &["predict", model_s, image, "missing.png"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));

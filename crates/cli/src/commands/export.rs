@@ -109,8 +109,24 @@ pub fn run(args: Args, experiments: &Path) -> anyhow::Result<ExitCode> {
         })?;
     let checkpoints = run_dir.join(ronin_store::CHECKPOINTS);
     let Some(checkpoint) = ronin_store::find_checkpoint(&checkpoints, &args.checkpoint) else {
+        let mut found: Vec<String> = fs_err::read_dir(&checkpoints)
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .filter(|e| e.path().join("model.safetensors").is_file())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| !n.starts_with('.'))
+                    .collect()
+            })
+            .unwrap_or_default();
+        found.sort();
+        let have = if found.is_empty() {
+            "it has none".to_owned()
+        } else {
+            format!("it has {}", found.join(", "))
+        };
         bail!(
-            "{} has no checkpoint '{}' (expected {}); use --checkpoint best or last",
+            "{} has no checkpoint '{}' (expected {}); {have}",
             run_dir.display(),
             args.checkpoint,
             checkpoints.join(&args.checkpoint).display()
