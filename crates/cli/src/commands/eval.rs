@@ -325,7 +325,7 @@ fn source_spec(
     [c, h, w]: [usize; 3],
 ) -> Option<Result<DataSpec, String>> {
     let text = data.to_string_lossy();
-    let source = if data.is_dir() {
+    let mut source = if data.is_dir() {
         SourceSpec::ImageFolder {
             root: text.into_owned(),
             test: None,
@@ -354,41 +354,12 @@ fn source_spec(
         ColorSpec::Rgb
     };
     let resize = (manifest.input_policy == InputPolicy::Bilinear).then_some((h, w));
-    let source = match source {
-        SourceSpec::ImageFolder {
-            root,
-            test,
-            size,
-            on_corrupt,
-            ..
-        } => SourceSpec::ImageFolder {
-            root,
-            test,
-            size: size.or(resize),
-            color: colour,
-            on_corrupt,
-        },
-        SourceSpec::Csv {
-            file,
-            test,
-            root,
-            path_column,
-            label_column,
-            size,
-            on_corrupt,
-            ..
-        } => SourceSpec::Csv {
-            file,
-            test,
-            root,
-            path_column,
-            label_column,
-            size: size.or(resize),
-            color: colour,
-            on_corrupt,
-        },
-        other => other,
-    };
+    if let SourceSpec::ImageFolder { size, color, .. } | SourceSpec::Csv { size, color, .. } =
+        &mut source
+    {
+        *size = size.or(resize);
+        *color = colour;
+    }
     let mut spec: DataSpec = match ron::from_str("(source: Idx(images: \"\", labels: \"\"))") {
         Ok(s) => s,
         Err(e) => return Some(Err(format!("internal: the default data section: {e}"))),
