@@ -162,3 +162,59 @@ fn a_csv_source_trains_and_bad_rows_fail_before_a_run_starts() {
         "no run directory for bad data"
     );
 }
+
+/// Under `on_corrupt: Skip`, a file whose header reads but whose pixels do not decode is
+/// left out of its batch when it is met; with one image a batch, that batch is empty and
+/// the step is skipped (it was a NaN loss that ended the run).
+#[test]
+fn a_batch_left_empty_by_skipped_files_is_skipped() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let root = tmp.path().join("train");
+    let files = write_tree(&root, 6);
+    // Cut the end off three files: their headers read, so the build keeps them, and
+    // their pixels fail to decode when their batch is built.
+    for (path, _) in files.iter().step_by(7).take(3) {
+        let bytes = std::fs::read(path).expect("read PNG");
+        std::fs::write(path, &bytes[..bytes.len() - 30]).expect("truncate");
+    }
+    let text = format!(
+        r#"(
+    name: "skipping",
+    epochs: 2,
+    data: (
+        source: ImageFolder(root: "{}", size: (10, 10), on_corrupt: Skip),
+        split: (validation: 0.25),
+        normalize: None,
+        batch_size: 1,
+    ),
+    model: (layers: [Flatten, Linear(units: 3)]),
+    optimizer: Adam(lr: 0.01),
+)"#,
+        root.display()
+    );
+    let pipeline = tmp.path().join("skipping.ron");
+    std::fs::write(&pipeline, text).expect("write pipeline");
+    let exp = tmp.path().join("experiments");
+    let out = ronin(
+        &exp,
+        &["train", pipeline.to_str().expect("utf-8"), "--no-progress"],
+    );
+    ok(&out);
+    assert!(
+        stderr(&out).contains("cannot decode the image")
+            && stderr(&out).contains("leaving it out (on_corrupt: Skip)"),
+        "the files were not met mid-epoch: {}",
+        stderr(&out)
+    );
+    let run = PathBuf::from(stdout(&out).trim());
+    let metrics = read(&run.join("metrics.csv"));
+    assert!(
+        !metrics.to_lowercase().contains("nan"),
+        "a NaN in the metrics:\n{metrics}"
+    );
+    assert!(
+        read(&run.join("run.ron")).contains("status: Completed"),
+        "{}",
+        stderr(&out)
+    );
+}

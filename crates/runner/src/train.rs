@@ -1165,6 +1165,11 @@ impl<'a> Trainer<'a> {
         let mut grid_logged = epoch > 1 || first > 0 || !self.board_opts.write_images;
         for (i, batch) in (first..).zip(loader.epoch_from(epoch - 1, first)) {
             let batch = batch?;
+            if batch.is_empty() {
+                // Every file of the batch was left out (`on_corrupt: Skip`, warned about):
+                // no step, rather than the NaN loss of an empty mean.
+                continue;
+            }
             let step = self.optimizer.steps() as usize;
             self.optimizer.set_lr(self.schedule.lr(epoch - 1, step));
             tch::manual_seed(batch_seed(seed, epoch - 1, i));
@@ -1317,6 +1322,9 @@ impl<'a> Trainer<'a> {
         let mut kept = 0i64;
         for batch in loader.epoch(0) {
             let batch = batch?;
+            if batch.is_empty() {
+                continue;
+            }
             let (images, labels) = batch_tensors(&batch, self.device)?;
             let logits = self
                 .net
