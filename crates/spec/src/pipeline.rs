@@ -403,26 +403,16 @@ impl crate::schema::ModelSpec {
     /// expanded (the preset's own `classes` first). [`Pipeline`] builds the same graph,
     /// with diagnostics; this one needs no data files, only what the run recorded.
     pub fn graph(&self, input: Vec<usize>, classes: usize) -> Result<ModelGraph, String> {
-        let first_error = |errors: Vec<crate::graph::ShapeError>| {
-            errors
-                .into_iter()
-                .next()
-                .map_or_else(|| "the model does not build".to_owned(), |e| e.message)
-        };
         match (&self.preset, self.layers.is_empty()) {
             (Some(p), true) => {
-                zoo::check_preset(p)?;
-                let height = input.get(1).copied().unwrap_or(0);
-                let layers = zoo::expand(p, height, p.classes.unwrap_or(classes));
-                build_graph_named(input, "", &layers)
-                    .map_err(|e| format!("{:?}: {}", p.model, first_error(e)))
+                zoo::preset_graph(p, input, classes).map_err(|e| format!("{:?}: {e}", p.model))
             }
-            (None, false) => build_graph(input, &self.layers).map_err(|e| {
-                let e = e.into_iter().next();
-                e.map_or_else(
-                    || "the model does not build".to_owned(),
-                    |e| format!("model.layers[{}]: {}", e.layer, e.message),
-                )
+            (None, false) => build_graph(input, &self.layers).map_err(|errors| {
+                errors
+                    .into_iter()
+                    .map(|e| format!("model.layers[{}]: {}", e.layer, e.message))
+                    .collect::<Vec<_>>()
+                    .join("; ")
             }),
             (None, true) => Err("the model has no layers and no preset".into()),
             (Some(_), false) => Err("the model gives both layers and a preset".into()),

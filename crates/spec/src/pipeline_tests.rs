@@ -335,3 +335,13 @@ fn a_model_section_rebuilds_the_pipelines_graph_without_data() {
     };
     assert!(nothing.graph(vec![1, 4, 4], 2).is_err());
 }
+
+#[test]
+fn a_data_section_of_a_source_alone_has_the_pipelines_defaults() {
+    let parsed: crate::schema::DataSpec =
+        ron::from_str(r#"(source: Idx(images: "a", labels: "b"))"#).unwrap();
+    assert_eq!(
+        crate::schema::DataSpec::of_source(parsed.source.clone()),
+        parsed
+    );
+}

@@ -128,6 +128,28 @@ pub struct DataSpec {
     pub extra_train: Vec<IdxPair>,
 }
 
+impl DataSpec {
+    /// A data section of `source` alone, every other field at its default: what a
+    /// pipeline that writes only `data: (source: …)` gets.
+    pub fn of_source(source: SourceSpec) -> Self {
+        Self {
+            source,
+            classes: None,
+            split: SplitSpec::default(),
+            normalize: NormalizeSpec::default(),
+            batch_size: default_batch_size(),
+            shuffle: default_true(),
+            drop_last: false,
+            workers: 0,
+            prefetch: default_prefetch(),
+            limit: None,
+            train_limit: None,
+            keep_classes: None,
+            extra_train: Vec::new(),
+        }
+    }
+}
+
 fn default_batch_size() -> usize {
     64
 }
