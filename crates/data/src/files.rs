@@ -84,7 +84,13 @@ impl ImageFiles {
         let results: Vec<Result<(usize, usize), DataError>> = std::thread::scope(|s| {
             let handles: Vec<_> = paths
                 .chunks(chunk)
-                .map(|part| s.spawn(move || part.iter().map(|p| header(p)).collect::<Vec<_>>()))
+                .map(|part| {
+                    s.spawn(move || {
+                        part.iter()
+                            .map(|p| image_header(p).map(|h| (h.height, h.width)))
+                            .collect::<Vec<_>>()
+                    })
+                })
                 .collect();
             handles
                 .into_iter()
@@ -139,19 +145,6 @@ impl ImageFiles {
             Err(e) => Err(e),
         }
     }
-}
-
-/// (height, width) from the file's header, without decoding its pixels.
-fn header(path: &Path) -> Result<(usize, usize), DataError> {
-    let bad = |source| DataError::ImageHeader {
-        path: path.to_owned(),
-        source,
-    };
-    let reader = ImageReader::open(path)?
-        .with_guessed_format()
-        .map_err(|e| bad(image::ImageError::IoError(e)))?;
-    let (w, h) = reader.into_dimensions().map_err(bad)?;
-    Ok((h as usize, w as usize))
 }
 
 /// An image file's size and colour channels (alpha not counted), from its header.
