@@ -26,9 +26,44 @@ pub fn find_checkpoint(checkpoints: &Path, name: &str) -> Option<PathBuf> {
         .find(|p| p.is_dir())
 }
 
+/// The names of a run's complete checkpoints (each one [`find_checkpoint`] finds), sorted.
+pub fn list_checkpoints(checkpoints: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(checkpoints)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            match name.strip_prefix('.') {
+                None => Some(name),
+                Some(hidden) => hidden.strip_suffix(".old").map(str::to_owned),
+            }
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_list_holds_what_find_checkpoint_finds() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(list_checkpoints(&dir.path().join("absent")).is_empty());
+        for d in ["last", "epoch-2", ".best.old", ".last.old", ".epoch-3.partial"] {
+            std::fs::create_dir(dir.path().join(d)).unwrap();
+        }
+        std::fs::write(dir.path().join("notes.txt"), "").unwrap();
+        let names = list_checkpoints(dir.path());
+        assert_eq!(names, ["best", "epoch-2", "last"]);
+        for n in &names {
+            assert!(find_checkpoint(dir.path(), n).is_some(), "{n}");
+        }
+    }
 
     #[test]
     fn a_save_cut_between_its_renames_still_finds_the_previous_checkpoint() {

@@ -13,7 +13,7 @@ mod run;
 use std::path::PathBuf;
 
 pub use atomic::write_atomic;
-pub use checkpoint::{checkpoint_old, checkpoint_partial, find_checkpoint};
+pub use checkpoint::{checkpoint_old, checkpoint_partial, find_checkpoint, list_checkpoints};
 pub use fingerprint::{experiment_fingerprint, sha256_hex};
 pub use git::git_info;
 pub use listing::{RunEntry, dir_size, find_same_experiment, list_runs, weights_file};

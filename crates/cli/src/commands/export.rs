@@ -109,17 +109,7 @@ pub fn run(args: Args, experiments: &Path) -> anyhow::Result<ExitCode> {
         })?;
     let checkpoints = run_dir.join(ronin_store::CHECKPOINTS);
     let Some(checkpoint) = ronin_store::find_checkpoint(&checkpoints, &args.checkpoint) else {
-        let mut found: Vec<String> = fs_err::read_dir(&checkpoints)
-            .map(|entries| {
-                entries
-                    .filter_map(Result::ok)
-                    .filter(|e| e.path().join("model.safetensors").is_file())
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .filter(|n| !n.starts_with('.'))
-                    .collect()
-            })
-            .unwrap_or_default();
-        found.sort();
+        let found = ronin_store::list_checkpoints(&checkpoints);
         let have = if found.is_empty() {
             "it has none".to_owned()
         } else {

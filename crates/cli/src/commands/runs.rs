@@ -338,19 +338,13 @@ pub fn show(args: ShowArgs, experiments: &Path) -> anyhow::Result<ExitCode> {
         println!("test        {}", fmt(&rec.test_metrics));
     }
     let checkpoints = dir.join(ronin_store::CHECKPOINTS);
-    let mut found: Vec<(String, u64)> = std::fs::read_dir(&checkpoints)
+    let found: Vec<(String, u64)> = ronin_store::list_checkpoints(&checkpoints)
         .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
-        .map(|e| {
-            (
-                e.file_name().to_string_lossy().into_owned(),
-                ronin_store::dir_size(&e.path()),
-            )
+        .filter_map(|name| {
+            let dir = ronin_store::find_checkpoint(&checkpoints, &name)?;
+            Some((name, ronin_store::dir_size(&dir)))
         })
         .collect();
-    found.sort();
     if found.is_empty() {
         println!("checkpoints (none)");
     } else {
