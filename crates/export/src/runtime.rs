@@ -9,7 +9,7 @@ use std::sync::{Mutex, PoisonError};
 use ndarray::{Array2, ArrayD, ArrayView4, Axis, Ix2, IxDyn};
 use ort::environment::Environment;
 use ort::session::Session;
-use ort::session::builder::GraphOptimizationLevel;
+use ort::session::builder::{GraphOptimizationLevel, SessionBuilder};
 use ort::value::TensorRef;
 
 use crate::error::ExportError;
@@ -117,7 +117,7 @@ impl Runtime {
         bytes: &[u8],
         opts: &SessionOptions,
     ) -> Result<OnnxModel, ExportError> {
-        self.load(bytes, opts, "load the model from memory")
+        self.load(bytes, opts, None)
     }
 
     /// Loads an ONNX model file.
@@ -128,30 +128,30 @@ impl Runtime {
     ) -> Result<OnnxModel, ExportError> {
         let path = path.as_ref();
         let bytes = fs_err::read(path)?;
-        self.load(&bytes, opts, &format!("load {}", path.display()))
-            .map_err(|e| match e {
-                ExportError::Ort { source, .. } => ExportError::NotAModel {
-                    path: path.to_owned(),
-                    reason: provider_message(source.message()),
-                },
-                other => other,
-            })
+        self.load(&bytes, opts, Some(path))
     }
 
     /// A session on the device `opts` asks for. `CudaIfAvailable` is the CPU with a CPU
     /// build of ONNX Runtime, and falls back to the CPU when a GPU build's CUDA provider
     /// cannot start (no driver, no device, a CUDA library missing), recording why
-    /// ([`OnnxModel::placement`]).
+    /// ([`OnnxModel::placement`]). Bytes ONNX Runtime cannot load from `file` are
+    /// [`ExportError::NotAModel`].
     fn load(
         &self,
         bytes: &[u8],
         opts: &SessionOptions,
-        what: &str,
+        file: Option<&Path>,
     ) -> Result<OnnxModel, ExportError> {
         let on_cpu = || -> Result<Session, ExportError> {
             self.builder(opts)?
                 .commit_from_memory(bytes)
-                .map_err(ExportError::ort(what.to_owned()))
+                .map_err(|e| match file {
+                    Some(path) => ExportError::NotAModel {
+                        path: path.to_owned(),
+                        reason: provider_message(e.message()),
+                    },
+                    None => ExportError::ort("load the model from memory")(e),
+                })
         };
         let (id, required) = match opts.device {
             ExecutionDevice::Cpu => return OnnxModel::new(on_cpu()?, Placement::Cpu),
@@ -167,7 +167,7 @@ impl Runtime {
             // The CPU build: `auto` means the CPU, nothing to report.
             return OnnxModel::new(on_cpu()?, Placement::Cpu);
         }
-        let reason = match self.cuda_session(bytes, opts, id) {
+        let reason = match cuda_session(self.builder(opts)?, bytes, id) {
             Ok(session) => return OnnxModel::new(session, Placement::Cuda(id)),
             Err(reason) => reason,
         };
@@ -177,28 +177,9 @@ impl Runtime {
         OnnxModel::new(on_cpu()?, Placement::CpuFallback(reason))
     }
 
-    /// A session with the CUDA provider on device `id`, or the provider's complaint.
-    fn cuda_session(
-        &self,
-        bytes: &[u8],
-        opts: &SessionOptions,
-        id: i32,
-    ) -> Result<Session, String> {
-        let cuda = ort::ep::CUDA::default().with_device_id(id);
-        self.builder(opts)
-            .map_err(|e| e.to_string())?
-            .with_execution_providers([cuda.build().error_on_failure()])
-            .map_err(|e| provider_message(e.message()))?
-            .commit_from_memory(bytes)
-            .map_err(|e| provider_message(e.message()))
-    }
-
-    fn builder(
-        &self,
-        opts: &SessionOptions,
-    ) -> Result<ort::session::builder::SessionBuilder, ExportError> {
+    fn builder(&self, opts: &SessionOptions) -> Result<SessionBuilder, ExportError> {
         // Builder errors carry the builder back; keep only the message and code.
-        let plain = |e: ort::Error<ort::session::builder::SessionBuilder>| {
+        let plain = |e: ort::Error<SessionBuilder>| {
             ort::Error::new_with_code(e.code(), e.message())
         };
         let mut b = Session::builder(&self.env).map_err(ExportError::ort("create a session"))?;
@@ -212,6 +193,16 @@ impl Runtime {
         }
         Ok(b)
     }
+}
+
+/// A session with the CUDA provider on device `id`, or the provider's complaint.
+fn cuda_session(builder: SessionBuilder, bytes: &[u8], id: i32) -> Result<Session, String> {
+    let cuda = ort::ep::CUDA::default().with_device_id(id);
+    builder
+        .with_execution_providers([cuda.build().error_on_failure()])
+        .map_err(|e| provider_message(e.message()))?
+        .commit_from_memory(bytes)
+        .map_err(|e| provider_message(e.message()))
 }
 
 /// ONNX Runtime's message without the source location and status prefix it starts with

@@ -54,7 +54,13 @@ mod tests {
     fn the_list_holds_what_find_checkpoint_finds() {
         let dir = tempfile::tempdir().unwrap();
         assert!(list_checkpoints(&dir.path().join("absent")).is_empty());
-        for d in ["last", "epoch-2", ".best.old", ".last.old", ".epoch-3.partial"] {
+        for d in [
+            "last",
+            "epoch-2",
+            ".best.old",
+            ".last.old",
+            ".epoch-3.partial",
+        ] {
             std::fs::create_dir(dir.path().join(d)).unwrap();
         }
         std::fs::write(dir.path().join("notes.txt"), "").unwrap();
