@@ -50,7 +50,6 @@ pub struct Args {
     device: ExecutionDevice,
 }
 
-/// `cpu`, `auto`, `cuda` or `cuda:N`.
 /// Says on stderr that `--device auto` found a CUDA build of ONNX Runtime whose provider
 /// could not start, so the model runs on the CPU.
 pub(crate) fn note_placement(model: &OnnxModel) {
@@ -61,6 +60,7 @@ pub(crate) fn note_placement(model: &OnnxModel) {
     }
 }
 
+/// `cpu`, `auto`, `cuda` or `cuda:N`.
 pub(crate) fn parse_device(s: &str) -> Result<ExecutionDevice, String> {
     match s {
         "cpu" => Ok(ExecutionDevice::Cpu),
@@ -172,48 +172,35 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         ));
     }
 
-    let (data, part, from_pipeline) = match source_spec(&args.data, &manifest, model_chw) {
-        Some(Err(message)) => return invalid(message),
-        Some(Ok(spec)) => {
-            if !args.set.is_empty() {
+    // A pipeline: one split of its data. A folder or source: all of its files, or its
+    // `test` files when it names them (reported as split "all" or "test").
+    let (spec, seed, part, split, from_pipeline) =
+        match source_spec(&args.data, &manifest, model_chw) {
+            Some(Err(message)) => return invalid(message),
+            Some(Ok(_)) if !args.set.is_empty() => {
                 return invalid("--set changes a pipeline; --data here is a source".into());
             }
-            let part = if spec.source.has_test_files() {
-                Part::Test
-            } else {
-                Part::Train
-            };
-            let data = match ronin_data::build(&spec, 0) {
-                Ok(d) => d,
-                Err(e) => {
-                    return invalid(format!(
-                        "cannot read {}: {}",
-                        args.data.display(),
-                        chain(&e)
-                    ));
+            Some(Ok(spec)) if spec.source.has_test_files() => (spec, 0, Part::Test, "test", false),
+            Some(Ok(spec)) => (spec, 0, Part::Train, "all", false),
+            None => match super::load_pipeline(&args.data, &args.set) {
+                Ok(p) => {
+                    let part = Part::from(args.split);
+                    (p.file.data, p.file.seed, part, part.name(), true)
                 }
-            };
-            (data, part, false)
-        }
-        None => {
-            let pipeline = match super::load_pipeline(&args.data, &args.set) {
-                Ok(p) => p,
                 Err(e) => {
                     super::print_spec_error(&e);
                     return Ok(ExitCode::from(crate::exit::INVALID));
                 }
-            };
-            let data = match ronin_data::build(&pipeline.file.data, pipeline.file.seed) {
-                Ok(d) => d,
-                Err(e) => {
-                    return invalid(format!(
-                        "cannot build the data of {}: {}",
-                        args.data.display(),
-                        chain(&e)
-                    ));
-                }
-            };
-            (data, Part::from(args.split), true)
+            },
+        };
+    let data = match ronin_data::build(&spec, seed) {
+        Ok(d) => d,
+        Err(e) => {
+            return invalid(format!(
+                "cannot build the data of {}: {}",
+                args.data.display(),
+                chain(&e)
+            ));
         }
     };
     if data.shape() != model_chw {
@@ -249,33 +236,47 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         ));
     }
     let dataset = data.dataset(part);
-    let probabilities = manifest.softmax_in_graph || manifest.output_name == PROBABILITIES_NAME;
-    let mut scores = Scores::new(probabilities);
-    let started = Instant::now();
-    for chunk in indices.chunks(BATCH) {
-        let batch = ronin_data::dataset_batch(dataset, chunk, &normalization)?;
-        let out = model
-            .run(batch.images.view())
-            .with_context(|| format!("running {}", model_path.display()))?;
-        if out.ncols() != manifest.class_names.len() {
-            return invalid(format!(
-                "{} outputs {} scores per example but its manifest {} names {} classes",
-                model_path.display(),
-                out.ncols(),
-                manifest_path.display(),
-                manifest.class_names.len()
-            ));
-        }
-        scores.add(out.view(), &batch.labels.to_vec())?;
+    // Every batch gives as many scores as the first: check them once.
+    let first = ronin_data::dataset_batch(dataset, &indices[..1], &normalization)?;
+    let width = model
+        .run(first.images.view())
+        .with_context(|| format!("running {}", model_path.display()))?
+        .ncols();
+    if width != manifest.class_names.len() {
+        return invalid(format!(
+            "{} outputs {width} scores per example but its manifest {} names {} classes",
+            model_path.display(),
+            manifest_path.display(),
+            manifest.class_names.len()
+        ));
     }
+    let probabilities = manifest.softmax_in_graph || manifest.output_name == PROBABILITIES_NAME;
+    let started = Instant::now();
+    let [scores] = score([&model], dataset, indices, &normalization, probabilities)
+        .with_context(|| format!("running {}", model_path.display()))?;
     let seconds = started.elapsed().as_secs_f64();
-    // A source's examples are all of its files (or its test files): not a split of it.
-    let split = match (from_pipeline, part) {
-        (true, p) | (false, p @ Part::Test) => p.name(),
-        (false, _) => "all",
-    };
     report(&args, &manifest, split, &scores, seconds, model.placement())?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Scores each of `models` on the examples `indices` of `dataset`, [`BATCH`] at a time,
+/// each batch built once for all of them.
+pub(crate) fn score<const M: usize>(
+    models: [&OnnxModel; M],
+    dataset: &ronin_data::Dataset,
+    indices: &[usize],
+    normalization: &Normalization,
+    probabilities: bool,
+) -> anyhow::Result<[Scores; M]> {
+    let mut scores = [(); M].map(|()| Scores::new(probabilities));
+    for chunk in indices.chunks(BATCH) {
+        let batch = ronin_data::dataset_batch(dataset, chunk, normalization)?;
+        let labels = batch.labels.to_vec();
+        for (model, s) in models.iter().zip(&mut scores) {
+            s.add(model.run(batch.images.view())?.view(), &labels)?;
+        }
+    }
+    Ok(scores)
 }
 
 /// What the model is fed: pixels in [0, 1] when it normalises them itself or was trained
@@ -360,11 +361,7 @@ fn source_spec(
         *size = size.or(resize);
         *color = colour;
     }
-    let mut spec: DataSpec = match ron::from_str("(source: Idx(images: \"\", labels: \"\"))") {
-        Ok(s) => s,
-        Err(e) => return Some(Err(format!("internal: the default data section: {e}"))),
-    };
-    spec.source = source;
+    let mut spec = DataSpec::of_source(source);
     spec.classes = Some(manifest.class_names.clone());
     spec.split = SplitSpec {
         validation: 0.0,
@@ -431,21 +428,15 @@ fn report(
         println!("{}", serde_json::to_string(&json)?);
         return Ok(());
     }
-    if split == "all" {
-        println!(
-            "{} on {}: {} examples",
-            args.model.display(),
-            args.data.display(),
-            scores.examples
-        );
-    } else {
-        println!(
-            "{} on the {split} split of {}: {} examples",
-            args.model.display(),
-            args.data.display(),
-            scores.examples
-        );
-    }
+    let on = match split {
+        "all" => args.data.display().to_string(),
+        _ => format!("the {split} split of {}", args.data.display()),
+    };
+    println!(
+        "{} on {on}: {} examples",
+        args.model.display(),
+        scores.examples
+    );
     println!(
         "  accuracy        {:.4} ({}/{})",
         scores.accuracy(),

@@ -9,7 +9,7 @@ use ndarray::Array2;
 use ronin_data::{DataBundle, Normalization, Part};
 use ronin_export::{
     AgreementRecord, CalibrationRecord, ExportOptions, MIN_TOP1_AGREEMENT, OnnxModel, Quantization,
-    QuantizedComparison, Reference, STATIC_NAME, Scores, SessionOptions, StaticQuantizer, Weights,
+    QuantizedComparison, Reference, STATIC_NAME, SessionOptions, StaticQuantizer, Weights,
 };
 use ronin_spec::{ModelGraph, PipelineFile};
 
@@ -164,7 +164,13 @@ pub fn quantize(
         .load_bytes(float, &SessionOptions::default())
         .context("ONNX Runtime cannot load the float model")?;
     let comparison = match &bundle {
-        Some(b) => compare(&float, &model, b, &normalization, opts.softmax)?,
+        Some(b) => compare(
+            &float,
+            &model,
+            b,
+            &normalization,
+            ronin_export::ends_with_softmax(graph, opts),
+        )?,
         None => None,
     };
     if let Some(c) = &comparison {
@@ -240,17 +246,15 @@ fn compare(
         eprintln!("note: the run has no validation or test examples; int8 accuracy not compared");
         return Ok(None);
     };
-    let all = bundle.indices(part);
-    let n = all.len().min(COMPARED_EXAMPLES);
-    let picked: Vec<usize> = (0..n).map(|i| all[i * all.len() / n]).collect();
+    let picked = spread(bundle.indices(part), COMPARED_EXAMPLES);
     let dataset = bundle.dataset(part);
-    let (mut f, mut q) = (Scores::new(probabilities), Scores::new(probabilities));
-    for chunk in picked.chunks(256) {
-        let batch = ronin_data::dataset_batch(dataset, chunk, normalization)?;
-        let labels = batch.labels.to_vec();
-        f.add(float.run(batch.images.view())?.view(), &labels)?;
-        q.add(int8.run(batch.images.view())?.view(), &labels)?;
-    }
+    let [f, q] = crate::commands::eval::score(
+        [float, int8],
+        dataset,
+        &picked,
+        normalization,
+        probabilities,
+    )?;
     let timed = &picked[..picked.len().min(TIMED_BATCH)];
     let batch = ronin_data::dataset_batch(dataset, timed, normalization)?;
     let x = batch.images.view();
@@ -263,6 +267,13 @@ fn compare(
         float_ms: median_ms(|| float.run(x).map(drop))?,
         int8_ms: median_ms(|| int8.run(x).map(drop))?,
     }))
+}
+
+/// At most `n` of `indices`, evenly spread over all of them (every class of a file
+/// ordered by class is seen).
+fn spread(indices: &[usize], n: usize) -> Vec<usize> {
+    let n = n.min(indices.len());
+    (0..n).map(|i| indices[i * indices.len() / n]).collect()
 }
 
 /// `"1.29× faster"` or `"13.5× slower"`: int8 against float32.
@@ -308,10 +319,8 @@ fn calibrate(
     if train.is_empty() {
         bail!("the run's training split is empty; nothing to calibrate on");
     }
-    let wanted = (batches * batch_size).min(train.len());
-    let picked: Vec<usize> = (0..wanted)
-        .map(|i| train[i * train.len() / wanted])
-        .collect();
+    let picked = spread(train, batches * batch_size);
+    let wanted = picked.len();
     let dataset = bundle.dataset(Part::Train);
     let mut used = 0;
     for chunk in picked.chunks(batch_size) {
