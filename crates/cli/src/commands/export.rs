@@ -335,20 +335,9 @@ pub fn run(args: Args, experiments: &Path) -> anyhow::Result<ExitCode> {
 /// # Shapes
 /// `input`: `[N, C, H, W]`; `mean`, `std`: `C` values (or one for every channel).
 fn denormalize(input: &mut ndarray::Array4<f32>, mean: &[f32], std: &[f32]) -> anyhow::Result<()> {
-    let channels = input.shape()[1];
-    let pick = |v: &[f32], c: usize| match v.len() {
-        1 => Some(v[0]),
-        n if n == channels => Some(v[c]),
-        _ => None,
-    };
-    for (c, mut plane) in input.axis_iter_mut(Axis(1)).enumerate() {
-        let (Some(m), Some(s)) = (pick(mean, c), pick(std, c)) else {
-            bail!(
-                "the run's normalization has {} mean(s) and {} std(s) for a {channels}-channel input",
-                mean.len(),
-                std.len()
-            );
-        };
+    let n = ronin_data::Normalization::given(mean, std, input.shape()[1])
+        .context("the run's normalization (data.json) does not fit its input")?;
+    for ((mut plane, m), s) in input.axis_iter_mut(Axis(1)).zip(n.mean).zip(n.std) {
         plane.mapv_inplace(|v| v * s + m);
     }
     Ok(())

@@ -78,8 +78,11 @@ struct Input {
 enum Pixels {
     /// An IDX file's images (the first `names.len()`), as bytes.
     Idx(ronin_data::idx::IdxImages),
-    /// Image files, decoded as a folder source decodes them for training.
-    Files(Vec<PathBuf>),
+    /// Image files, decoded as a folder source decodes them for training, to `colour`.
+    Files {
+        files: Vec<PathBuf>,
+        colour: ColorSpec,
+    },
 }
 
 impl Input {
@@ -94,8 +97,8 @@ impl Input {
     ) -> anyhow::Result<Self> {
         if path.is_dir() {
             let files = image_files(path)?;
-            check_headers(&files, shape, policy, Some(path))?;
-            return Ok(Self::files(files));
+            check_headers(&files, shape, policy, path)?;
+            return Self::files(files, shape);
         }
         let head = {
             use std::io::Read;
@@ -125,15 +128,22 @@ impl Input {
             });
         }
         let files = vec![path.to_owned()];
-        check_headers(&files, shape, policy, None)?;
-        Ok(Self::files(files))
+        check_headers(&files, shape, policy, path)?;
+        Self::files(files, shape)
     }
 
-    fn files(files: Vec<PathBuf>) -> Self {
-        Self {
+    fn files(files: Vec<PathBuf>, [c, ..]: [usize; 3]) -> anyhow::Result<Self> {
+        let colour = match c {
+            1 => ColorSpec::Grayscale,
+            3 => ColorSpec::Rgb,
+            other => bail!(
+                "the model takes {other} channels; only 1 (grayscale) and 3 (RGB) images are supported"
+            ),
+        };
+        Ok(Self {
             names: files.iter().map(|f| f.display().to_string()).collect(),
-            pixels: Pixels::Files(files),
-        }
+            pixels: Pixels::Files { files, colour },
+        })
     }
 
     /// Examples `range` as the model's input, pixels in [0, 1].
@@ -150,17 +160,10 @@ impl Input {
         let n = range.len();
         let bytes: Vec<u8> = match &self.pixels {
             Pixels::Idx(images) => images.pixels[range.start * per..range.end * per].to_vec(),
-            Pixels::Files(files) => {
-                let colour = match c {
-                    1 => ColorSpec::Grayscale,
-                    3 => ColorSpec::Rgb,
-                    other => bail!(
-                        "the model takes {other} channels; only 1 (grayscale) and 3 (RGB) images are supported"
-                    ),
-                };
+            Pixels::Files { files, colour } => {
                 let mut out = Vec::with_capacity(n * per);
                 for f in &files[range] {
-                    out.extend(ronin_data::decode_image(f, colour, shape)?);
+                    out.extend(ronin_data::decode_image(f, *colour, shape)?);
                 }
                 out
             }
@@ -203,7 +206,7 @@ fn check_headers(
     files: &[PathBuf],
     shape: [usize; 3],
     policy: InputPolicy,
-    folder: Option<&Path>,
+    input: &Path,
 ) -> anyhow::Result<()> {
     let [c, h, w] = shape;
     let mut resized = Vec::new();
@@ -228,19 +231,19 @@ fn check_headers(
             resized.push((f, head));
         }
     }
-    match (folder, resized.as_slice()) {
-        (_, []) => {}
-        (None, [(f, head)]) => eprintln!(
+    match resized.as_slice() {
+        [] => {}
+        [(f, head)] if files.len() == 1 => eprintln!(
             "note: {} is {}×{}; resized to {w}×{h}",
             f.display(),
             head.width,
             head.height
         ),
-        (_, [(first, head), ..]) => eprintln!(
+        [(first, head), ..] => eprintln!(
             "note: {} of the {} images of {} are not {w}×{h} and are resized (the first, {}, is {}×{})",
             resized.len(),
             files.len(),
-            folder.map_or_else(|| "the input".to_owned(), |d| d.display().to_string()),
+            input.display(),
             first.display(),
             head.width,
             head.height
@@ -287,7 +290,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         Err(Refusal::Failed(err)) => return Err(err),
     };
-    predict(&args, ready)
+    ready.predict(&args)
 }
 
 /// Why nothing was predicted: unusable input, or a failure of the machine.
@@ -394,88 +397,87 @@ fn prepare(args: &Args) -> Result<Ready, Refusal> {
     })
 }
 
-fn predict(args: &Args, ready: Ready) -> anyhow::Result<ExitCode> {
-    let Ready {
-        manifest,
-        shape,
-        model,
-        labels,
-        normalization,
-        inputs,
-    } = ready;
-    let mut pseudo = args.pseudo_label.as_ref().map(|_| PseudoLabels::default());
-    let (mut correct, mut total) = (0usize, 0usize);
-    for input in inputs {
-        let names = &input.names;
-        for start in (0..names.len()).step_by(CHUNK) {
-            let end = (start + CHUNK).min(names.len());
-            let mut batch = input.batch(start..end, shape)?;
-            let raw = pseudo.as_ref().map(|_| batch.clone());
-            if let Some(per_channel) = &normalization {
-                for (mut plane, &(m, sd)) in batch.axis_iter_mut(Axis(1)).zip(per_channel) {
-                    plane.mapv_inplace(|v| (v - m) / sd);
+impl Ready {
+    /// Predicts every input, chunk by chunk.
+    fn predict(&self, args: &Args) -> anyhow::Result<ExitCode> {
+        let mut pseudo = args.pseudo_label.as_ref().map(|_| PseudoLabels::default());
+        let (mut correct, mut total) = (0usize, 0usize);
+        for input in &self.inputs {
+            let names = &input.names;
+            for start in (0..names.len()).step_by(CHUNK) {
+                let end = (start + CHUNK).min(names.len());
+                let mut batch = input.batch(start..end, self.shape)?;
+                let raw = pseudo.as_ref().map(|_| batch.clone());
+                if let Some(per_channel) = &self.normalization {
+                    for (mut plane, &(m, sd)) in batch.axis_iter_mut(Axis(1)).zip(per_channel) {
+                        plane.mapv_inplace(|v| (v - m) / sd);
+                    }
                 }
-            }
-            let scores = model.run(batch.view())?;
-            let tops =
-                ronin_export::top_k_batch(scores.view(), args.top_k, manifest.softmax_in_graph);
-            for (i, top) in tops.iter().enumerate() {
-                let name = &names[start + i];
-                let class = |idx: usize| {
-                    manifest
-                        .class_names
-                        .get(idx)
-                        .cloned()
-                        .unwrap_or_else(|| idx.to_string())
-                };
-                let truth = labels.as_ref().and_then(|l| l.get(start + i).copied());
-                if let (Some(y), Some((best, _))) = (truth, top.first()) {
-                    total += 1;
-                    correct += usize::from(usize::from(y) == *best);
-                }
-                if let (Some(p), Some(raw), Some(&(best, prob))) = (&mut pseudo, &raw, top.first())
-                {
-                    p.offer(
-                        name,
-                        raw.index_axis(Axis(0), i),
-                        best,
-                        prob,
-                        args.threshold,
-                        truth,
-                    );
-                }
-                if args.json {
-                    let top: Vec<_> = top
+                let scores = self.model.run(batch.view())?;
+                let tops = ronin_export::top_k_batch(
+                    scores.view(),
+                    args.top_k,
+                    self.manifest.softmax_in_graph,
+                );
+                for (i, top) in tops.iter().enumerate() {
+                    let name = &names[start + i];
+                    let class = |idx: usize| {
+                        self.manifest
+                            .class_names
+                            .get(idx)
+                            .cloned()
+                            .unwrap_or_else(|| idx.to_string())
+                    };
+                    let truth = self.labels.as_ref().and_then(|l| l.get(start + i).copied());
+                    if let (Some(y), Some((best, _))) = (truth, top.first()) {
+                        total += 1;
+                        correct += usize::from(usize::from(y) == *best);
+                    }
+                    if let (Some(p), Some(raw), Some(&(best, prob))) =
+                        (&mut pseudo, &raw, top.first())
+                    {
+                        p.offer(
+                            name,
+                            raw.index_axis(Axis(0), i),
+                            best,
+                            prob,
+                            args.threshold,
+                            truth,
+                        );
+                    }
+                    if args.json {
+                        let top: Vec<_> = top
                         .iter()
                         .map(|(idx, p)| serde_json::json!({"class": class(*idx), "index": idx, "probability": p}))
                         .collect();
-                    println!("{}", serde_json::json!({"input": name, "top": top}));
-                } else {
-                    let text: Vec<String> = top
-                        .iter()
-                        .map(|(idx, p)| format!("{} {:.4}", class(*idx), p))
-                        .collect();
-                    println!("{name}: {}", text.join(", "));
+                        println!("{}", serde_json::json!({"input": name, "top": top}));
+                    } else {
+                        let text: Vec<String> = top
+                            .iter()
+                            .map(|(idx, p)| format!("{} {:.4}", class(*idx), p))
+                            .collect();
+                        println!("{name}: {}", text.join(", "));
+                    }
                 }
             }
         }
+        if total > 0 {
+            eprintln!(
+                "accuracy: {:.4} ({correct}/{total})",
+                correct as f64 / total as f64
+            );
+        }
+        if let (Some(p), Some(dir)) = (pseudo, &args.pseudo_label) {
+            p.write(
+                dir,
+                self.shape,
+                &self.manifest.class_names,
+                args.threshold,
+                args.per_class,
+            )?;
+        }
+        Ok(ExitCode::SUCCESS)
     }
-    if total > 0 {
-        eprintln!(
-            "accuracy: {:.4} ({correct}/{total})",
-            correct as f64 / total as f64
-        );
-    }
-    if let (Some(p), Some(dir)) = (pseudo, &args.pseudo_label) {
-        p.write(
-            dir,
-            shape,
-            &manifest.class_names,
-            args.threshold,
-            args.per_class,
-        )?;
-    }
-    Ok(ExitCode::SUCCESS)
 }
 
 /// One confident prediction kept for `--pseudo-label`.
