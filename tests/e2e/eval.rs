@@ -25,19 +25,9 @@ fn train_and_export(
 
 /// `ronin eval MODEL --data PIPELINE --set data.limit=256 --json`, parsed.
 fn eval_json(tmp: &Path, model: &Path, pipeline: &str, extra: &[&str]) -> serde_json::Value {
-    let mut args = vec![
-        "eval",
-        model.to_str().expect("utf-8"),
-        "--data",
-        pipeline,
-        "--set",
-        "data.limit=256",
-        "--json",
-    ];
+    let mut args = vec!["--data", pipeline, "--set", "data.limit=256"];
     args.extend_from_slice(extra);
-    let out = ronin(&tmp.join("experiments"), &args);
-    ok(&out);
-    serde_json::from_str(stdout(&out).trim()).expect("one JSON object")
+    eval_report(&tmp.join("experiments"), model, &args)
 }
 
 fn number(v: &serde_json::Value, key: &str) -> f64 {
@@ -185,20 +175,9 @@ fn folded_batch_norm_export_keeps_parity_and_accuracy() {
     // The folded graph has no BatchNormalization node left (read by ONNX's own reader).
     let checked = python_script("check_onnx.py", &[&model]);
     ok(&checked);
-    let ops = std::process::Command::new(python())
-        .args([
-            "-c",
-            "import onnx, sys; print(' '.join(n.op_type for n in onnx.load(sys.argv[1]).graph.node))",
-        ])
-        .arg(&model)
-        .output()
-        .expect("python runs");
-    ok(&ops);
-    let ops = stdout(&ops);
-    assert!(
-        !ops.contains("BatchNormalization") && ops.contains("Conv"),
-        "{ops}"
-    );
+    let ops = onnx_ops(&model);
+    let has = |op: &str| ops.iter().any(|o| o == op);
+    assert!(!has("BatchNormalization") && has("Conv"), "{ops:?}");
     let eval = eval_json(tmp.path(), &model, pipeline, &[]);
     assert_matches_report(&eval, &report);
 }
@@ -247,22 +226,6 @@ fn eval_refuses_bad_models_naming_the_file() {
     );
 }
 
-/// `ronin eval MODEL --data ARG --json` (no `--set`), parsed, for folders and sources.
-fn eval_source_json(tmp: &Path, model: &Path, data: &str) -> serde_json::Value {
-    let out = ronin(
-        &tmp.join("experiments"),
-        &[
-            "eval",
-            model.to_str().expect("utf-8"),
-            "--data",
-            data,
-            "--json",
-        ],
-    );
-    ok(&out);
-    serde_json::from_str(stdout(&out).trim()).expect("one JSON object")
-}
-
 #[test]
 fn eval_scores_a_folder_or_a_source_with_the_manifests_classes() {
     require_data();
@@ -274,7 +237,7 @@ fn eval_scores_a_folder_or_a_source_with_the_manifests_classes() {
     // A folder of class subfolders: every image, labelled by its folder's class name,
     // the very count of images predict finds right in it.
     let folder = ".ronin/data/mnist_png/test";
-    let eval = eval_source_json(tmp.path(), &model, folder);
+    let eval = eval_report(&exp, &model, &["--data", folder]);
     assert_eq!(eval["split"], "all");
     let out = ronin(&exp, &["predict", model_s, folder, "--json", "-k", "1"]);
     ok(&out);
@@ -296,7 +259,7 @@ fn eval_scores_a_folder_or_a_source_with_the_manifests_classes() {
     let idx = ".ronin/data/mnist/images-idx3-ubyte";
     let labels = ".ronin/data/mnist/labels-idx1-ubyte";
     let source = format!("Idx(images: \"{idx}\", labels: \"{labels}\")");
-    let eval = eval_source_json(tmp.path(), &model, &source);
+    let eval = eval_report(&exp, &model, &["--data", &source]);
     let out = ronin(
         &exp,
         &["predict", model_s, idx, "--labels", labels, "-k", "1"],

@@ -105,21 +105,15 @@ fn normalization_in_the_graph_gives_the_same_answers_and_the_batch_is_fixed() {
         assert!((pa - pb).abs() < 1e-4, "image {i}: {pa} vs {pb}");
     }
     let accuracy = |model: &Path| -> f64 {
-        let out = ronin(
-            &exp,
-            &[
-                "eval",
-                model.to_str().expect("utf-8"),
-                "--data",
-                "pipelines/mnist_cnn.ron",
-                "--set",
-                "data.limit=256",
-                "--json",
-            ],
-        );
-        ok(&out);
-        let v: serde_json::Value = serde_json::from_str(stdout(&out).trim()).expect("JSON");
-        v["accuracy"].as_f64().expect("accuracy")
+        let args = [
+            "--data",
+            "pipelines/mnist_cnn.ron",
+            "--set",
+            "data.limit=256",
+        ];
+        eval_report(&exp, model, &args)["accuracy"]
+            .as_f64()
+            .expect("accuracy")
     };
     let (acc_out, acc_in) = (accuracy(&outside), accuracy(&inside));
     // The same figures, but for an example on a float rounding's edge.

@@ -12,23 +12,17 @@ fn eval_accuracy(tmp: &std::path::Path, model: &std::path::Path) -> f64 {
 
 /// `ronin eval` on one split of mnist_cnn under the runs' `--limit 256`.
 fn eval_split_accuracy(tmp: &std::path::Path, model: &std::path::Path, split: &str) -> f64 {
-    let out = ronin(
-        &tmp.join("experiments"),
-        &[
-            "eval",
-            model.to_str().expect("utf-8"),
-            "--data",
-            "pipelines/mnist_cnn.ron",
-            "--set",
-            "data.limit=256",
-            "--split",
-            split,
-            "--json",
-        ],
-    );
-    ok(&out);
-    let eval: serde_json::Value = serde_json::from_str(stdout(&out).trim()).expect("one JSON");
-    eval["accuracy"].as_f64().expect("accuracy")
+    let args = [
+        "--data",
+        "pipelines/mnist_cnn.ron",
+        "--set",
+        "data.limit=256",
+        "--split",
+        split,
+    ];
+    eval_report(&tmp.join("experiments"), model, &args)["accuracy"]
+        .as_f64()
+        .expect("accuracy")
 }
 
 #[test]
@@ -71,20 +65,11 @@ fn quantized_export_writes_an_int8_model_that_scores_like_the_float_one() {
 
     // The int8 graph is integer arithmetic, accepted by ONNX's checker.
     ok(&python_script("check_onnx.py", &[&int8]));
-    let ops = std::process::Command::new(python())
-        .args([
-            "-c",
-            "import onnx, sys; print(' '.join(n.op_type for n in onnx.load(sys.argv[1]).graph.node))",
-        ])
-        .arg(&int8)
-        .output()
-        .expect("python runs");
-    ok(&ops);
-    let ops = stdout(&ops);
+    let ops = onnx_ops(&int8);
     for op in ["DynamicQuantizeLinear", "MatMulInteger", "ConvInteger"] {
-        assert!(ops.contains(op), "{op} missing: {ops}");
+        assert!(ops.iter().any(|o| o == op), "{op} missing: {ops:?}");
     }
-    assert!(!ops.contains("Gemm"), "{ops}");
+    assert!(!ops.iter().any(|o| o.contains("Gemm")), "{ops:?}");
 
     // Same test split: the int8 model within a few points of the float one.
     let (fp32, quantized) = (
@@ -159,21 +144,12 @@ fn static_quantized_export_is_calibrated_qdq_that_scores_like_the_float_one() {
     );
 
     ok(&python_script("check_onnx.py", &[&int8]));
-    let ops = std::process::Command::new(python())
-        .args([
-            "-c",
-            "import onnx, sys; print(' '.join(n.op_type for n in onnx.load(sys.argv[1]).graph.node))",
-        ])
-        .arg(&int8)
-        .output()
-        .expect("python runs");
-    ok(&ops);
-    let ops = stdout(&ops);
-    let count = |op: &str| ops.split_whitespace().filter(|o| *o == op).count();
+    let ops = onnx_ops(&int8);
+    let count = |op: &str| ops.iter().filter(|o| *o == op).count();
     // Input, two conv outputs, two pools, flatten, the hidden Linear's output.
-    assert_eq!(count("QuantizeLinear"), 7, "{ops}");
-    assert_eq!(count("Relu"), 0, "{ops}");
-    assert_eq!((count("Conv"), count("Gemm")), (2, 2), "{ops}");
+    assert_eq!(count("QuantizeLinear"), 7, "{ops:?}");
+    assert_eq!(count("Relu"), 0, "{ops:?}");
+    assert_eq!((count("Conv"), count("Gemm")), (2, 2), "{ops:?}");
 
     let (fp32, quantized) = (
         eval_accuracy(tmp.path(), &model),

@@ -138,3 +138,27 @@ pub fn export_run(experiments: &Path, run: &Path, model: &Path, extra: &[&str]) 
     ok(&out);
     out
 }
+
+/// `ronin eval MODEL ARGS… --json` in `experiments`, asserting success; its one JSON object.
+pub fn eval_report(experiments: &Path, model: &Path, args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["eval", model.to_str().expect("utf-8")];
+    all.extend_from_slice(args);
+    all.push("--json");
+    let out = ronin(experiments, &all);
+    ok(&out);
+    serde_json::from_str(stdout(&out).trim()).expect("one JSON object")
+}
+
+/// The op types of an ONNX model's nodes in order, read with ONNX's own Python reader.
+pub fn onnx_ops(model: &Path) -> Vec<String> {
+    let out = Command::new(python())
+        .args([
+            "-c",
+            "import onnx, sys; print(' '.join(n.op_type for n in onnx.load(sys.argv[1]).graph.node))",
+        ])
+        .arg(model)
+        .output()
+        .expect("python runs");
+    ok(&out);
+    stdout(&out).split_whitespace().map(str::to_owned).collect()
+}
