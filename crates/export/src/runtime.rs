@@ -179,9 +179,8 @@ impl Runtime {
 
     fn builder(&self, opts: &SessionOptions) -> Result<SessionBuilder, ExportError> {
         // Builder errors carry the builder back; keep only the message and code.
-        let plain = |e: ort::Error<SessionBuilder>| {
-            ort::Error::new_with_code(e.code(), e.message())
-        };
+        let plain =
+            |e: ort::Error<SessionBuilder>| ort::Error::new_with_code(e.code(), e.message());
         let mut b = Session::builder(&self.env).map_err(ExportError::ort("create a session"))?;
         b = b
             .with_optimization_level(opts.optimization.into())
