@@ -37,6 +37,14 @@ pub enum Compression {
     Gzip,
 }
 
+/// Whether `path` starts as an IDX file of unsigned bytes (`00 00 08`) or a gzip stream
+/// (which an IDX file may be compressed as): how `ronin predict` tells one from an image.
+pub fn looks_like_idx(path: &Path) -> std::io::Result<bool> {
+    let mut head = [0u8; 3];
+    let n = fs_err::File::open(path)?.read(&mut head)?;
+    Ok(head[..n] == [0, 0, UBYTE] || head[..n.min(2)] == GZIP_MAGIC)
+}
+
 /// Reads an IDX image file, raw or gzip-compressed.
 pub fn read_images(path: &Path) -> Result<IdxImages, DataError> {
     decode_images(read_maybe_gzip(path)?, path)
@@ -255,6 +263,23 @@ mod tests {
     fn sample_images(count: usize, shape: [usize; 3]) -> Vec<u8> {
         let n = count * shape.iter().product::<usize>();
         (0..n).map(|i| (i * 7 % 256) as u8).collect()
+    }
+
+    #[test]
+    fn idx_files_raw_or_gzipped_are_told_from_images() {
+        let dir = tempfile::tempdir().unwrap();
+        let shape = [1, 2, 3];
+        let pixels = sample_images(4, shape);
+        let (raw, gz) = (dir.path().join("raw"), dir.path().join("gz"));
+        write_images(&raw, &pixels, 4, shape, Compression::None).unwrap();
+        write_images(&gz, &pixels, 4, shape, Compression::Gzip).unwrap();
+        let png = dir.path().join("x.png");
+        std::fs::write(&png, b"\x89PNG\r\n\x1a\n").unwrap();
+        let short = dir.path().join("short");
+        std::fs::write(&short, [0u8, 0]).unwrap();
+        assert!(looks_like_idx(&raw).unwrap() && looks_like_idx(&gz).unwrap());
+        assert!(!looks_like_idx(&png).unwrap() && !looks_like_idx(&short).unwrap());
+        assert!(looks_like_idx(&dir.path().join("absent")).is_err());
     }
 
     /// Found by the fuzz target `idx`: zero images of an overflowing size.

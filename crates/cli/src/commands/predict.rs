@@ -100,17 +100,7 @@ impl Input {
             check_headers(&files, shape, policy, path)?;
             return Self::files(files, shape);
         }
-        let head = {
-            use std::io::Read;
-            let mut buf = [0u8; 3];
-            let mut f = fs_err::File::open(path)?;
-            let n = f.read(&mut buf)?;
-            buf[..n].to_vec()
-        };
-        let is_idx = head.len() == 3
-            && ((head[0] == 0 && head[1] == 0 && head[2] == 8)
-                || (head[0] == 0x1f && head[1] == 0x8b));
-        if is_idx {
+        if ronin_data::idx::looks_like_idx(path)? {
             let images = ronin_data::idx::read_images(path)?;
             if images.shape != shape {
                 bail!(
